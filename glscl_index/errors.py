@@ -1,0 +1,71 @@
+"""Typed errors of the library.
+
+The CLI turns each of these into one line on stderr and a non-zero exit code
+(see ``cli/errors.py``); nothing else in the library prints.
+"""
+
+
+class GLSCLError(Exception):
+    """Base class: an error the user can act on, with a one-line message."""
+
+    exit_code = 1
+
+
+class CheckpointError(GLSCLError):
+    """A checkpoint directory or weights file is missing, truncated or foreign."""
+
+    exit_code = 3
+
+
+class WeightsUnavailableError(CheckpointError):
+    """Pretrained weights could not be fetched (offline) or found on disk."""
+
+
+class CorruptVideoError(GLSCLError):
+    """A video file could not be decoded (broken, truncated, not a video, no video stream)."""
+
+    exit_code = 4
+
+
+class DecodeTimeoutError(CorruptVideoError):
+    """Decoding one file took longer than the per-file limit."""
+
+
+class DecodeCrashError(CorruptVideoError):
+    """The decoding worker died (signal, abort) while decoding one file."""
+
+
+class IndexNotFoundError(GLSCLError):
+    """No index exists at the given directory."""
+
+    exit_code = 5
+
+
+class IndexCorruptError(GLSCLError):
+    """The manifest or a shard of an index is damaged."""
+
+    exit_code = 6
+
+
+class IndexMismatchError(GLSCLError):
+    """The index was written by another model (fingerprint differs)."""
+
+    exit_code = 7
+
+
+class IndexLockedError(GLSCLError):
+    """Another writer holds the index lock."""
+
+    exit_code = 8
+
+
+class EmptyQueryError(GLSCLError):
+    """The query text is empty or whitespace only."""
+
+    exit_code = 2
+
+
+class DatasetError(GLSCLError):
+    """A dataset annotation file is missing, malformed or names missing videos."""
+
+    exit_code = 9
