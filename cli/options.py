@@ -1,0 +1,44 @@
+"""Options shared by several commands (model selection, index location, device)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from glscl_index.model.checkpoint import ModelSpec
+
+
+def default_index_dir() -> Path:
+    """$GLSCL_INDEX, else $XDG_DATA_HOME/glscl/index, else ~/.local/share/glscl/index."""
+    if os.environ.get("GLSCL_INDEX"):
+        return Path(os.environ["GLSCL_INDEX"])
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "glscl" / "index"
+
+
+IndexOption = typer.Option(
+    None, "--index", "-i", help="Index directory [default: $GLSCL_INDEX or ~/.local/share/glscl/index]."
+)
+CheckpointOption = typer.Option(
+    "", "--checkpoint", "-c", envvar="GLSCL_CHECKPOINT",
+    help="Trained GLSCL checkpoint directory (config.json + model.safetensors). Overrides --model/--pretrained.",
+)
+ModelOption = typer.Option(
+    "ViT-B-32", "--model", "-m", envvar="GLSCL_MODEL",
+    help="open_clip architecture name, or a JSON file with an open_clip model config (zero-shot mode).",
+)
+PretrainedOption = typer.Option(
+    "openai", "--pretrained", "-p", envvar="GLSCL_PRETRAINED",
+    help="open_clip pretrained tag (downloaded once), a local weights file, or '' for random weights.",
+)
+DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
+
+
+def model_spec(checkpoint: str, model: str, pretrained: str) -> ModelSpec:
+    return ModelSpec(checkpoint=checkpoint, clip_model=model, pretrained=pretrained)
+
+
+def index_dir(value: Path | None) -> Path:
+    return value if value is not None else default_index_dir()

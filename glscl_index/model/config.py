@@ -1,0 +1,80 @@
+"""The GLSCL configuration: one typed, JSON-serialisable object.
+
+The same object travels from the CLI to the model factory and is written into
+every checkpoint (``config.json``) and every index manifest.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class GLSCLConfig:
+    """Architecture and scoring hyper-parameters of a GLSCL model (DESIGN.md §2).
+
+    ``clip_config`` is the full open_clip architecture (``embed_dim``,
+    ``vision_cfg``, ``text_cfg``, ``quick_gelu``), so a checkpoint rebuilds its
+    backbone without consulting open_clip's registry or the network.
+    ``trained`` False means zero-shot mode: plain CLIP, no temporal encoder,
+    no LIM, score = sim1.
+    """
+
+    clip_model: str = "ViT-B-32"
+    clip_config: dict[str, Any] = field(default_factory=dict)
+    pretrained: str = ""
+    trained: bool = False
+    num_frames: int = 12
+    max_words: int = 32
+    temporal_layers: int = 4
+    temporal_positions: int = 77
+    num_queries: int = 8
+    decoder_layers: int = 3
+    decoder_heads: int = 8
+    decoder_ffn: int = 2048
+    decoder_dropout: float = 0.1
+    temperature: float = 3.0
+    local_weight: float = 0.5
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.clip_config["embed_dim"])
+
+    @property
+    def image_size(self) -> int:
+        size = self.clip_config["vision_cfg"].get("image_size", 224)
+        return int(size[0] if isinstance(size, (list, tuple)) else size)
+
+    @property
+    def text_width(self) -> int:
+        return int(self.clip_config["text_cfg"].get("width", 512))
+
+    @property
+    def text_heads(self) -> int:
+        return int(self.clip_config["text_cfg"].get("heads", 8))
+
+    @property
+    def quick_gelu(self) -> bool:
+        return bool(self.clip_config.get("quick_gelu", False))
+
+    @property
+    def mode(self) -> str:
+        return "trained" if self.trained else "zero-shot"
+
+    @property
+    def concepts(self) -> int:
+        """K stored per unit: the LIM only exists in a trained model."""
+        return self.num_queries if self.trained else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GLSCLConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown GLSCL config fields: {', '.join(unknown)}")
+        return cls(**copy.deepcopy(data))

@@ -1,0 +1,42 @@
+"""`glscl --help`, `glscl info`, `glscl checkpoint random` through the real entry point."""
+
+import json
+
+from tests.cli.helpers import run_glscl
+from tests.conftest import TINY_ARCH
+
+
+def test_help_lists_commands():
+    result = run_glscl("--help")
+    assert result.returncode == 0
+    for command in ("info", "checkpoint"):
+        assert command in result.stdout
+
+
+def test_random_checkpoint_then_info(tmp_path):
+    made = run_glscl("checkpoint", "random", str(tmp_path / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64")
+    assert made.returncode == 0, made.stderr
+    info = run_glscl("info", "--checkpoint", str(tmp_path / "ck"), "--json", "--device", "cpu")
+    assert info.returncode == 0, info.stderr
+    details = json.loads(info.stdout)
+    assert details["mode"] == "trained"
+    assert details["embed_dim"] == 32 and details["num_queries"] == 8
+    assert len(details["fingerprint"]) == 32
+
+
+def test_zero_shot_info_says_so(tmp_path):
+    made = run_glscl("checkpoint", "random", str(tmp_path / "zs"), "--model", TINY_ARCH, "--zero-shot")
+    assert made.returncode == 0, made.stderr
+    info = run_glscl("info", "--checkpoint", str(tmp_path / "zs"))
+    assert info.returncode == 0
+    assert "zero-shot" in info.stdout and "sim1" in info.stdout
+
+
+def test_errors_are_one_line_without_traceback(tmp_path):
+    missing = run_glscl("info", "--checkpoint", str(tmp_path / "missing"))
+    assert missing.returncode != 0
+    assert missing.stderr.strip().startswith("glscl: error:")
+    assert "Traceback" not in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    offline = run_glscl("info", "--model", "ViT-B-32", "--pretrained", "openai")
+    assert offline.returncode != 0 and "Traceback" not in offline.stderr
+    assert "--pretrained" in offline.stderr  # says how to point at a local weights file

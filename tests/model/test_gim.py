@@ -1,0 +1,71 @@
+"""GIM against a slow reference: loops over texts, videos and real frames only."""
+
+import math
+
+import torch
+
+from glscl_index.model.gim import frame_weights, global_similarity
+
+
+def reference_sim1(sentence, frames, mask, tau):
+    """For each (q, v): softmax over real frames of (e . v_t)/tau, g = sum a_t v_t, cos(e, g)."""
+    Q, V = sentence.shape[0], frames.shape[0]
+    sims = torch.zeros(Q, V, dtype=torch.float64)
+    weights = torch.zeros(Q, V, frames.shape[1], dtype=torch.float64)
+    for q in range(Q):
+        e = sentence[q].double()
+        for v in range(V):
+            real = [t for t in range(frames.shape[1]) if mask[v, t]]
+            logits = [float(e @ frames[v, t].double()) / tau for t in real]
+            top = max(logits)
+            exps = [math.exp(x - top) for x in logits]
+            total = sum(exps)
+            g = torch.zeros(frames.shape[2], dtype=torch.float64)
+            for t, ex in zip(real, exps):
+                weights[q, v, t] = ex / total
+                g += (ex / total) * frames[v, t].double()
+            sims[q, v] = float(e @ g) / (float(e.norm()) * float(g.norm()))
+    return sims, weights
+
+
+def _inputs():
+    torch.manual_seed(1)
+    sentence = torch.randn(3, 16)
+    frames = torch.randn(4, 5, 16)
+    mask = torch.tensor(
+        [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]], dtype=torch.bool
+    )
+    return sentence, frames, mask
+
+
+def test_global_similarity_matches_reference():
+    sentence, frames, mask = _inputs()
+    sim, weights = global_similarity(sentence, frames, mask, tau=3.0)
+    ref_sim, ref_weights = reference_sim1(sentence, frames, mask, tau=3.0)
+    torch.testing.assert_close(sim.double(), ref_sim, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights.double(), ref_weights, atol=1e-6, rtol=1e-5)
+
+
+def test_padded_frames_change_nothing():
+    sentence, frames, mask = _inputs()
+    garbage = frames.clone()
+    garbage[~mask] = torch.randn(int((~mask).sum()), 16) * 100
+    a, wa = global_similarity(sentence, frames, mask, tau=3.0)
+    b, wb = global_similarity(sentence, garbage, mask, tau=3.0)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(wa, wb)
+    assert torch.all(wb[:, ~mask] == 0)
+
+
+def test_weights_pick_the_matching_frame():
+    frames = torch.eye(4).unsqueeze(0) * 10  # video of 4 orthogonal frames
+    sentence = torch.tensor([[0.0, 0.0, 10.0, 0.0]])
+    weights = frame_weights(sentence, frames, torch.ones(1, 4, dtype=torch.bool), tau=3.0)
+    assert int(weights[0, 0].argmax()) == 2
+
+
+def test_temperature_sharpens():
+    sentence, frames, mask = _inputs()
+    soft = frame_weights(sentence, frames, mask, tau=100.0)
+    sharp = frame_weights(sentence, frames, mask, tau=0.1)
+    assert sharp.max(-1).values.mean() > soft.max(-1).values.mean()
