@@ -7,8 +7,6 @@ from pathlib import Path
 
 import typer
 
-from glscl_index.model.checkpoint import ModelSpec
-
 
 def default_index_dir() -> Path:
     """$GLSCL_INDEX, else $XDG_DATA_HOME/glscl/index, else ~/.local/share/glscl/index."""
@@ -18,27 +16,23 @@ def default_index_dir() -> Path:
     return Path(data_home) / "glscl" / "index"
 
 
+def index_dir(value: Path | None) -> Path:
+    return value if value is not None else default_index_dir()
+
+
 IndexOption = typer.Option(
     None, "--index", "-i", help="Index directory [default: $GLSCL_INDEX or ~/.local/share/glscl/index]."
 )
 CheckpointOption = typer.Option(
-    "", "--checkpoint", "-c", envvar="GLSCL_CHECKPOINT",
+    None, "--checkpoint", "-c", envvar="GLSCL_CHECKPOINT",
     help="Trained GLSCL checkpoint directory (config.json + model.safetensors). Overrides --model/--pretrained.",
 )
 ModelOption = typer.Option(
-    "ViT-B-32", "--model", "-m", envvar="GLSCL_MODEL",
-    help="open_clip architecture name, or a JSON file with an open_clip model config (zero-shot mode).",
+    None, "--model", "-m", envvar="GLSCL_MODEL",
+    help="open_clip architecture name or JSON model config, zero-shot mode [default: the index's model, else ViT-B-32].",
 )
 PretrainedOption = typer.Option(
-    "openai", "--pretrained", "-p", envvar="GLSCL_PRETRAINED",
-    help="open_clip pretrained tag (downloaded once), a local weights file, or '' for random weights.",
+    None, "--pretrained", "-p", envvar="GLSCL_PRETRAINED",
+    help="open_clip pretrained tag (downloaded once), a local weights file, or '' for random weights [default: openai].",
 )
-DeviceOption = typer.Option("auto", "--device", help="auto, cpu or cuda.")
-
-
-def model_spec(checkpoint: str, model: str, pretrained: str) -> ModelSpec:
-    return ModelSpec(checkpoint=checkpoint, clip_model=model, pretrained=pretrained)
-
-
-def index_dir(value: Path | None) -> Path:
-    return value if value is not None else default_index_dir()
+DeviceOption = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda.")

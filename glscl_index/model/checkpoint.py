@@ -71,6 +71,15 @@ def load_model(spec: ModelSpec) -> GLSCL:
     return model.eval()
 
 
+def load_model_and_fingerprint(spec: ModelSpec) -> tuple[GLSCL, str]:
+    """As ``load_model``, plus the fingerprint (a checkpoint's was verified on load, so not hashed twice)."""
+    if spec.checkpoint:
+        model, digest = _load_verified(spec.checkpoint)
+        return model.eval(), digest
+    model = load_model(spec)
+    return model, model_fingerprint(model)
+
+
 def architecture_config(clip_model: str) -> tuple[str, dict]:
     """open_clip architecture name or JSON file -> (name, open_clip model config dict)."""
     path = Path(clip_model)
@@ -254,6 +263,10 @@ def read_checkpoint_config(directory: str | Path) -> tuple[GLSCLConfig, str]:
 
 def load_checkpoint(directory: str | Path) -> GLSCL:
     """Rebuild a model from a checkpoint directory, offline; verifies the fingerprint."""
+    return _load_verified(directory)[0]
+
+
+def _load_verified(directory: str | Path) -> tuple[GLSCL, str]:
     directory = Path(directory)
     config, recorded = read_checkpoint_config(directory)
     weights_path = directory / WEIGHTS_FILE
@@ -277,9 +290,10 @@ def load_checkpoint(directory: str | Path) -> GLSCL:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"{weights_path} does not match its config: {_first_line(exc)}") from exc
-    if recorded and fingerprint(config, state) != recorded:
+    digest = fingerprint(config, state)
+    if recorded and digest != recorded:
         raise CheckpointError(f"{weights_path} does not match the fingerprint in {CONFIG_FILE} (modified or mixed files)")
-    return model
+    return model, digest
 
 
 def _text_context(clip_config: dict) -> int:

@@ -1,0 +1,99 @@
+"""`glscl index PATH...`: build or update an index (safe to run from cron)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.options import CheckpointOption, DeviceOption, IndexOption, ModelOption, PretrainedOption, index_dir
+from cli.progress import RichIndexProgress
+from glscl_index.video.workers import DecodeConfig
+from glscl_index.model_source import resolve_spec
+from pipelines.index import IndexJobConfig, IndexSummary, run_index
+
+EXIT_STRICT_FAILURES = 10
+
+
+def index(
+    paths: list[str] = typer.Argument(..., help="Video files and/or folders (searched recursively)."),
+    index: Path = IndexOption,
+    checkpoint: str = CheckpointOption,
+    model: str = ModelOption,
+    pretrained: str = PretrainedOption,
+    device: str = DeviceOption,
+    exclude: list[str] = typer.Option([], "--exclude", "-x", help="Glob of paths to skip (repeatable), e.g. '*.tmp' or 'raw/*'."),
+    include_hidden: bool = typer.Option(False, "--include-hidden", help="Also index hidden files and folders."),
+    workers: int = typer.Option(DecodeConfig().workers, help="Decoding worker processes."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds one file may take to decode before it is failed."),
+    memory_limit: int = typer.Option(4096, "--memory-limit", help="MiB of memory one decoding worker may use."),
+    segment_seconds: float = typer.Option(30.0, help="Length of one indexed segment of a long video (seconds)."),
+    segment_overlap: float = typer.Option(10.0, help="Overlap between consecutive segments (seconds)."),
+    single_unit_max: float = typer.Option(60.0, help="Videos up to this many seconds are indexed as one unit."),
+    commit_every: int = typer.Option(100, help="Commit after this many videos (a crash loses at most this many)."),
+    batch_frames: int = typer.Option(256, help="Frames per model forward pass."),
+    faiss_type: str = typer.Option("auto", "--faiss", help="FAISS index type: auto, flat, hnsw or ivfpq."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Start a fresh index (e.g. with another model); the old one stays readable until the first commit."),
+    strict: bool = typer.Option(False, "--strict", help=f"Exit with {EXIT_STRICT_FAILURES} when any file failed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary (errors still go to stderr)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
+) -> None:
+    """Index videos: decode, embed with GLSCL, store in Parquet shards + FAISS.
+
+    Re-running brings the index up to date: new files are added, changed files
+    re-embedded, deleted files dropped, moved files recognised by content, and
+    nothing unchanged is decoded again. Exit code 0 when the index was committed
+    (broken files are listed), non-zero when nothing could be committed.
+    """
+    directory = index_dir(index)
+    config = IndexJobConfig(
+        paths=[str(Path(p).absolute()) for p in paths],
+        index_dir=directory,
+        model=resolve_spec(directory, checkpoint, model, pretrained),
+        device=device,
+        segment_s=segment_seconds,
+        segment_overlap_s=segment_overlap,
+        single_unit_max_s=single_unit_max,
+        decode=DecodeConfig(workers=workers, timeout_s=timeout, memory_limit_mb=memory_limit),
+        exclude=list(exclude),
+        include_hidden=include_hidden,
+        commit_every=commit_every,
+        batch_frames=batch_frames,
+        faiss_type=faiss_type,
+        rebuild=rebuild,
+    )
+    console = Console(stderr=True)
+    progress = RichIndexProgress(console) if console.is_terminal and not quiet and not as_json else None
+    try:
+        summary = run_index(config, progress=progress)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if as_json:
+        print(json.dumps({"index": str(directory), **summary.to_dict()}, indent=2))
+    elif not quiet:
+        _print_summary(Console(), directory, summary)
+    if strict and summary.failed:
+        sys.exit(EXIT_STRICT_FAILURES)
+
+
+def _print_summary(console: Console, directory: Path, summary: IndexSummary) -> None:
+    rate = summary.videos_embedded / summary.seconds if summary.seconds else 0.0
+    console.print(
+        f"[bold]{directory}[/bold] generation {summary.generation}: {summary.units} units "
+        f"({summary.mode} mode) in {summary.seconds:.1f} s"
+    )
+    console.print(
+        f"added {summary.added}, updated {summary.updated}, moved {summary.moved}, removed {summary.removed}, "
+        f"unchanged {summary.unchanged}, failed {summary.failed}"
+        + (f" — {rate:.1f} videos/s, {summary.frames_embedded / summary.seconds:.0f} frames/s" if summary.videos_embedded else "")
+    )
+    if summary.failures:
+        table = Table("failed file", "reason", title=f"{summary.failed} file(s) could not be indexed", title_justify="left")
+        for failure in summary.failures:
+            table.add_row(failure["path"], failure["reason"])
+        console.print(table)

@@ -1,0 +1,79 @@
+"""Batched model inference for indexing: decoded frames -> what an index stores per unit."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from glscl_index.model.glscl import GLSCL
+from glscl_index.model.keys import video_keys
+
+
+@dataclass
+class UnitEmbeddings:
+    """Per-unit features of U units, padded to T frames."""
+
+    frames: np.ndarray  # float16 [U, T, D] temporal-encoder output, zero on padding
+    mask: np.ndarray  # bool [U, T]
+    concepts: np.ndarray  # float16 [U, K, D] (K = 0 in zero-shot mode)
+    keys: np.ndarray  # float32 [U, G] global keys for FAISS
+
+
+class VideoEmbedder:
+    """Runs the GLSCL visual branch on batches of decoded frames (fp16 on GPU, fp32 on CPU)."""
+
+    def __init__(self, model: GLSCL, device: torch.device, batch_frames: int = 256):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.batch_frames = batch_frames
+        self.num_frames = model.config.num_frames
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def embed(self, frames: np.ndarray, counts: np.ndarray) -> UnitEmbeddings:
+        """frames uint8 ``[F, S, S, 3]`` of U units back to back, counts ``[U]`` (frames per unit, sum F)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.max(initial=0) > self.num_frames:
+            raise ValueError(f"a unit has {counts.max()} frames; the model takes at most {self.num_frames}")
+        pixels = torch.from_numpy(np.ascontiguousarray(frames))
+        with self._autocast():
+            features = torch.cat(
+                [
+                    self.model.encode_frames(chunk.to(self.device, non_blocking=True)).float()
+                    for chunk in pixels.split(self.batch_frames)
+                ]
+            )
+            padded, mask = self._pad(features, counts)
+            video = self.model.embed_video(padded, mask)
+            keys = video_keys(video.frames, video.mask, video.concepts, self.model.config.local_weight)
+        num_units = len(counts)
+        concepts = (
+            video.concepts.float()
+            if video.concepts is not None
+            else torch.zeros(num_units, 0, features.shape[1], device=features.device)
+        )
+        return UnitEmbeddings(
+            frames=video.frames.float().cpu().numpy().astype(np.float16),
+            mask=mask.cpu().numpy(),
+            concepts=concepts.cpu().numpy().astype(np.float16),
+            keys=keys.float().cpu().numpy(),
+        )
+
+    def _pad(self, features: torch.Tensor, counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scatter ``[F, D]`` frame features into ``[U, T, D]`` with a ``[U, T]`` mask, without a loop."""
+        device = features.device
+        counts_t = torch.from_numpy(counts).to(device)
+        unit_of_frame = torch.repeat_interleave(torch.arange(len(counts), device=device), counts_t)
+        starts = torch.cumsum(counts_t, 0) - counts_t
+        position = torch.arange(features.shape[0], device=device) - starts[unit_of_frame]
+        padded = features.new_zeros(len(counts), self.num_frames, features.shape[1])
+        padded[unit_of_frame, position] = features
+        mask = torch.arange(self.num_frames, device=device).unsqueeze(0) < counts_t.unsqueeze(1)
+        return padded, mask

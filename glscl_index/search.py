@@ -1,0 +1,223 @@
+"""Two-stage search (DESIGN.md §4): FAISS candidates over global keys, exact GLSCL rerank, best segment per video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glscl_index.errors import EmptyQueryError, IndexMismatchError
+from glscl_index.model.checkpoint import load_model_and_fingerprint, resolve_device
+from glscl_index.model.glscl import GLSCL, TextEmbedding
+from glscl_index.model.keys import query_keys
+from glscl_index.model.score import glscl_score
+from glscl_index.model_source import resolve_spec
+from glscl_index.store.reader import IndexReader
+
+# Units scored per exact-scoring step in exhaustive mode (bounds memory: chunk x T x D floats).
+EXHAUSTIVE_CHUNK = 16384
+
+
+@dataclass
+class SearchConfig:
+    k: int = 10  # videos returned per query
+    candidates: int = 0  # FAISS candidates per query; 0 = max(20 * k, 200) (DESIGN.md §4)
+    exhaustive: bool = False  # exact scoring of every unit, no FAISS
+
+    def candidate_count(self) -> int:
+        return self.candidates or max(20 * self.k, 200)
+
+
+@dataclass
+class Hit:
+    """One matching video; times in seconds from the start of the file."""
+
+    video_path: str
+    video_id: str
+    score: float
+    global_score: float
+    local_score: float | None
+    segment_index: int
+    start_s: float
+    end_s: float
+    best_frame_s: float
+
+
+@dataclass
+class QueryResult:
+    query: str
+    hits: list[Hit]
+    truncated: bool  # the query was longer than the tokenizer's limit and was cut
+    notices: list[str] = field(default_factory=list)
+
+
+def validate_queries(queries: list[str]) -> list[str]:
+    """Empty or whitespace-only queries are an error; anything else (any Unicode) is accepted."""
+    cleaned = [" ".join(q.split()) for q in queries]
+    if not cleaned or any(not q for q in cleaned):
+        raise EmptyQueryError("the query is empty; say what you are looking for, e.g. glscl search \"a dog on a beach\"")
+    return cleaned
+
+
+class Searcher:
+    """Searches one opened index generation with the model that built it."""
+
+    def __init__(self, reader: IndexReader, model: GLSCL, device: torch.device | str = "cpu"):
+        self.reader = reader
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.config = model.config
+
+    @torch.inference_mode()
+    def encode_queries(self, queries: list[str]) -> tuple[TextEmbedding, np.ndarray]:
+        """Queries -> text embedding and FAISS query keys ``[Q, G]`` float32."""
+        tokens = self.model.backbone.tokenize(queries).to(self.device)
+        text = self.model.embed_text(tokens)
+        keys = query_keys(text.sentence, text.concepts, self.config.local_weight)
+        return text, keys.cpu().numpy().astype(np.float32)
+
+    def search(self, queries: list[str], config: SearchConfig) -> list[QueryResult]:
+        """Rank videos for each query; one result per query, in order."""
+        queries = validate_queries(queries)
+        text, keys = self.encode_queries(queries)
+        limit = self.config.max_words
+        results = []
+        for query, hits in zip(queries, self.rank(text, keys, config)):
+            truncated = self.model.backbone.count_tokens(query) > limit
+            notices = [f"query was longer than {limit} tokens and was truncated"] if truncated else []
+            results.append(QueryResult(query, hits, truncated, notices))
+        return results
+
+    def rank(self, text: TextEmbedding, keys: np.ndarray, config: SearchConfig) -> list[list[Hit]]:
+        """Encoded queries (text ``[Q, ...]``, keys ``[Q, G]``) -> top-k videos per query."""
+        num_units = len(self.reader.units)
+        num_queries = keys.shape[0]
+        if num_units == 0:
+            return [[] for _ in range(num_queries)]
+        if config.exhaustive:
+            rows = np.broadcast_to(np.arange(num_units), (num_queries, num_units))
+            scores, weights, globals_, locals_ = self._score_all(text)
+        else:
+            _, rows = self.reader.search_keys(keys, config.candidate_count())
+            scores, weights, globals_, locals_ = self._score_candidates(text, rows)
+        ranked = []
+        for q in range(num_queries):
+            valid = rows[q] >= 0
+            ranked.append(
+                self._best_segments(
+                    rows[q][valid], scores[q][valid], weights[q][valid], globals_[q][valid],
+                    None if locals_ is None else locals_[q][valid], config.k,
+                )
+            )
+        return ranked
+
+    def _unit_tensors(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        units = self.reader.units
+        frames = torch.from_numpy(units.frame_features[rows]).to(self.device, torch.float32)
+        mask = torch.from_numpy(units.frame_mask()[rows]).to(self.device)
+        concepts = None
+        if not self.model.zero_shot:
+            concepts = torch.from_numpy(units.visual_concepts[rows]).to(self.device, torch.float32)
+        return frames, mask, concepts
+
+    @torch.inference_mode()
+    def _score_one(self, text: TextEmbedding, q: int, rows: np.ndarray):
+        frames, mask, concepts = self._unit_tensors(rows)
+        text_concepts = None if text.concepts is None else text.concepts[q : q + 1]
+        result = glscl_score(
+            text.sentence[q : q + 1], frames, mask, text_concepts, concepts,
+            self.config.temperature, self.config.local_weight,
+        )
+        local = None if result.local is None else result.local[0].cpu().numpy()
+        return (
+            result.total[0].cpu().numpy(),
+            result.frame_weights[0].cpu().numpy(),
+            result.global_[0].cpu().numpy(),
+            local,
+        )
+
+    def _score_candidates(self, text: TextEmbedding, rows: np.ndarray):
+        """Exact scores of each query's own candidates: ``[Q, N]`` (rows of -1 score -inf)."""
+        parts = [self._score_one(text, q, np.where(rows[q] >= 0, rows[q], 0)) for q in range(rows.shape[0])]
+        return self._stack(parts, rows)
+
+    def _score_all(self, text: TextEmbedding):
+        """Exact scores of every unit for every query, in chunks of units: ``[Q, N_units]``."""
+        total = len(self.reader.units)
+        per_query = [[] for _ in range(text.sentence.shape[0])]
+        for start in range(0, total, EXHAUSTIVE_CHUNK):
+            rows = np.arange(start, min(total, start + EXHAUSTIVE_CHUNK))
+            for q in range(len(per_query)):
+                per_query[q].append(self._score_one(text, q, rows))
+        parts = [tuple(_concat([p[i] for p in chunks]) for i in range(4)) for chunks in per_query]
+        return self._stack(parts, None)
+
+    @staticmethod
+    def _stack(parts, rows):
+        scores = np.stack([p[0] for p in parts])
+        if rows is not None:
+            scores = np.where(rows >= 0, scores, -np.inf)
+        weights = np.stack([p[1] for p in parts])
+        globals_ = np.stack([p[2] for p in parts])
+        locals_ = None if parts[0][3] is None else np.stack([p[3] for p in parts])
+        return scores, weights, globals_, locals_
+
+    def _best_segments(self, rows, scores, weights, globals_, locals_, k: int) -> list[Hit]:
+        """Aggregate units to videos (best segment wins) and keep the top k videos."""
+        units = self.reader.units
+        order = np.argsort(-scores, kind="stable")
+        video_ids = units.video_id[rows[order]]
+        _, first = np.unique(video_ids, return_index=True)
+        best = order[np.sort(first)][:k]
+        hits = []
+        for i in best:
+            row = int(rows[i])
+            frame = int(np.argmax(weights[i]))
+            hits.append(
+                Hit(
+                    video_path=str(units.path[row]),
+                    video_id=str(units.video_id[row]),
+                    score=float(scores[i]),
+                    global_score=float(globals_[i]),
+                    local_score=None if locals_ is None else float(locals_[i]),
+                    segment_index=int(units.segment_index[row]),
+                    start_s=float(units.start_s[row]),
+                    end_s=float(units.end_s[row]),
+                    best_frame_s=float(units.timestamps_s[row, frame]),
+                )
+            )
+        return hits
+
+
+def _concat(arrays):
+    if arrays[0] is None:
+        return None
+    return np.concatenate(arrays, axis=0)
+
+
+def open_searcher(
+    index_dir: Path, checkpoint: str | None, clip_model: str | None, pretrained: str | None, device: str = "auto"
+) -> Searcher:
+    """Open one generation of an index and the model it was built with (or the one asked for).
+
+    The index is opened first, so a missing or damaged index is reported
+    before any model is loaded; a model with another fingerprint is refused.
+    """
+    reader = IndexReader.open(index_dir)
+    spec = resolve_spec(index_dir, checkpoint, clip_model, pretrained)
+    model, digest = load_model_and_fingerprint(spec)
+    if digest != reader.manifest.fingerprint:
+        raise IndexMismatchError(
+            f"{index_dir} was built with model {reader.manifest.fingerprint} "
+            f"({_describe(reader.manifest.model_config)}) but the model asked for is {digest} ({model.config.clip_model}, "
+            f"{model.config.mode}); search without model options to use the index's own model, or re-index with "
+            f"`glscl index PATH --index {index_dir} --rebuild` and the new model"
+        )
+    return Searcher(reader, model, resolve_device(device))
+
+
+def _describe(model_config: dict) -> str:
+    glscl = model_config.get("glscl", {}) if isinstance(model_config, dict) else {}
+    return f"{glscl.get('clip_model', '?')}, {'trained' if glscl.get('trained') else 'zero-shot'}"

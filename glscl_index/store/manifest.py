@@ -1,0 +1,132 @@
+"""The manifest: the one small JSON file that names a generation's files.
+
+Publishing = write ``manifest.json.tmp``, fsync, ``os.replace`` onto
+``manifest.json``, fsync the directory. Readers read it once, so they see one
+generation whatever a writer does meanwhile. The previous manifest is kept as
+``manifest.prev.json`` so garbage collection spares the files a reader that
+opened it just before may still load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glscl_index.errors import IndexCorruptError, IndexNotFoundError
+from glscl_index.store.schema import IndexDims
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+PREVIOUS = "manifest.prev.json"
+
+
+@dataclass
+class ShardRef:
+    name: str  # file under shards/
+    rows: int
+    dead: list[int] = field(default_factory=list)  # row numbers no longer live
+
+
+@dataclass
+class Manifest:
+    generation: int
+    fingerprint: str
+    model_config: dict
+    dims: IndexDims
+    faiss_type: str
+    shards: list[ShardRef]
+    catalog: str  # file name of this generation's catalog ("" before the first commit)
+    updated_at: float = 0.0
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def live_units(self) -> int:
+        return sum(s.rows - len(s.dead) for s in self.shards)
+
+    def files(self) -> set[str]:
+        names = {f"shards/{s.name}" for s in self.shards}
+        return names | ({self.catalog} if self.catalog else set())
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format_version": self.format_version,
+                "generation": self.generation,
+                "fingerprint": self.fingerprint,
+                "model_config": self.model_config,
+                "dims": self.dims.to_dict(),
+                "faiss_type": self.faiss_type,
+                "shards": [{"name": s.name, "rows": s.rows, "dead": s.dead} for s in self.shards],
+                "catalog": self.catalog,
+                "updated_at": self.updated_at,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> "Manifest":
+        try:
+            data = json.loads(text)
+            if data.get("format_version", 0) > FORMAT_VERSION:
+                raise IndexCorruptError(f"{source} was written by a newer glscl; upgrade glscl")
+            return cls(
+                generation=int(data["generation"]),
+                fingerprint=str(data["fingerprint"]),
+                model_config=dict(data["model_config"]),
+                dims=IndexDims.from_dict(data["dims"]),
+                faiss_type=str(data["faiss_type"]),
+                shards=[ShardRef(str(s["name"]), int(s["rows"]), [int(r) for r in s["dead"]]) for s in data["shards"]],
+                catalog=str(data["catalog"]),
+                updated_at=float(data.get("updated_at", 0.0)),
+                format_version=int(data["format_version"]),
+            )
+        except IndexCorruptError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise IndexCorruptError(f"{source} is damaged ({type(exc).__name__}: {exc})") from exc
+
+
+def read_manifest(root: str | Path) -> Manifest:
+    path = Path(root) / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IndexNotFoundError(f"no index at {root}; run `glscl index PATH --index {root}` first") from None
+    except OSError as exc:
+        raise IndexCorruptError(f"cannot read {path}: {exc.strerror}") from exc
+    return Manifest.from_json(text, str(path))
+
+
+def read_previous_manifest(root: Path) -> Manifest | None:
+    try:
+        return Manifest.from_json((root / PREVIOUS).read_text(encoding="utf-8"), str(root / PREVIOUS))
+    except (OSError, IndexCorruptError):
+        return None
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write to ``path.tmp``, fsync, then atomically rename onto ``path``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def publish_manifest(root: Path, manifest: Manifest, previous: Manifest | None) -> None:
+    manifest.updated_at = time.time()
+    if previous is not None:
+        write_durably(root / PREVIOUS, previous.to_json().encode())
+    write_durably(root / MANIFEST, manifest.to_json().encode())
+    fsync_dir(root)

@@ -1,0 +1,111 @@
+"""Finding video files: folders recursively, symlinks followed once, hidden and excluded paths skipped."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mkv .webm .mov .avi .mpg .mpeg .wmv .flv .ts .mts .m2ts .3gp .ogv .vob".split()
+)
+SAMPLE_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # absolute, as found (symlinks not resolved)
+    size: int  # bytes
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class ScanProblem:
+    path: str
+    reason: str
+
+
+@dataclass
+class ScanResult:
+    files: list[SourceFile] = field(default_factory=list)
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+def scan_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (), include_hidden: bool = False) -> ScanResult:
+    """Video files under ``paths``; an explicitly named file is always taken (decoding judges it)."""
+    found: dict[str, SourceFile] = {}
+    problems: list[ScanProblem] = []
+    visited: set[str] = set()
+    for given in paths:
+        root = os.path.abspath(given)
+        if not os.path.lexists(root):
+            problems.append(ScanProblem(root, "no such file or directory"))
+        elif os.path.isdir(root):
+            _walk(root, root, exclude, include_hidden, visited, found, problems)
+        else:
+            _add(root, found, problems)
+    return ScanResult(sorted(found.values(), key=lambda f: f.path), problems)
+
+
+def _excluded(path: str, root: str, patterns: Sequence[str]) -> bool:
+    relative = os.path.relpath(path, root)
+    name = os.path.basename(path)
+    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def _walk(directory, root, exclude, include_hidden, visited, found, problems) -> None:
+    real = os.path.realpath(directory)
+    if real in visited:
+        return  # a symlink loop or a folder reached twice
+    visited.add(real)
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as exc:
+        problems.append(ScanProblem(directory, f"unreadable folder: {exc.strerror}"))
+        return
+    for entry in entries:
+        if (entry.name.startswith(".") and not include_hidden) or _excluded(entry.path, root, exclude):
+            continue
+        if entry.is_symlink() and not os.path.exists(entry.path):
+            if os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS:
+                problems.append(ScanProblem(entry.path, "dangling symlink"))
+            continue
+        if entry.is_dir():
+            _walk(entry.path, root, exclude, include_hidden, visited, found, problems)
+        elif os.path.splitext(entry.name)[1].lower() in VIDEO_EXTENSIONS:
+            _add(entry.path, found, problems)
+
+
+def _add(path: str, found: dict, problems: list) -> None:
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        reason = "dangling symlink" if os.path.islink(path) else (exc.strerror or "unreadable")
+        problems.append(ScanProblem(path, reason))
+        return
+    if not os.access(path, os.R_OK):
+        problems.append(ScanProblem(path, "permission denied"))
+        return
+    found[path] = SourceFile(path, stat.st_size, stat.st_mtime_ns)
+
+
+def content_hash(path: str | Path) -> str:
+    """blake2b of the size and three 1 MiB samples (start, middle, end).
+
+    Hashing multi-GB videos in full would dominate a re-index; size plus
+    samples tells files apart in practice and recognises a moved file.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    size = os.path.getsize(path)
+    digest.update(str(size).encode())
+    with open(path, "rb") as handle:
+        if size <= 3 * SAMPLE_BYTES:
+            digest.update(handle.read())
+        else:
+            for offset in (0, size // 2 - SAMPLE_BYTES // 2, size - SAMPLE_BYTES):
+                handle.seek(offset)
+                digest.update(handle.read(SAMPLE_BYTES))
+    return digest.hexdigest()

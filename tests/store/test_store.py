@@ -1,0 +1,223 @@
+"""Index storage: round trip, deletions and compaction, FAISS vs brute force, lock, errors."""
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from glscl_index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from glscl_index.store.reader import IndexReader
+from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
+from glscl_index.store.writer import IndexWriter
+
+DIMS = IndexDims(frames=4, dim=16, concepts=3, key_dim=16)
+
+
+def make_batch(n, video_prefix="v", seed=0, units_per_video=1, dims=DIMS, marker=0.0):
+    rng = np.random.default_rng(seed)
+    videos = np.array([f"{video_prefix}{i // units_per_video}" for i in range(n)], dtype=object)
+    segments = np.array([i % units_per_video for i in range(n)], dtype=np.int32)
+    keys = rng.standard_normal((n, dims.key_dim)).astype(np.float32)
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    return UnitBatch(
+        unit_id=np.array([f"{v}:{s}" for v, s in zip(videos, segments)], dtype=object), video_id=videos,
+        path=np.array([f"/videos/{v}.mp4" for v in videos], dtype=object),
+        size=np.full(n, 1000, np.int64), mtime_ns=np.full(n, 7, np.int64),
+        content_hash=np.array([f"h{v}" for v in videos], dtype=object), segment_index=segments,
+        start_s=segments.astype(np.float32) * 20, end_s=segments.astype(np.float32) * 20 + 30,
+        num_frames=rng.integers(1, dims.frames + 1, n).astype(np.int32),
+        timestamps_s=rng.random((n, dims.frames)).astype(np.float32),
+        frame_features=(rng.standard_normal((n, dims.frames, dims.dim)) + marker).astype(np.float16),
+        visual_concepts=rng.standard_normal((n, dims.concepts, dims.dim)).astype(np.float16),
+        global_keys=keys, fingerprint="fp",
+    )
+
+
+def open_writer(root, **kw):
+    return IndexWriter.open(root, fingerprint=kw.pop("fingerprint", "fp"), model_config={"m": 1}, dims=kw.pop("dims", DIMS), **kw)
+
+
+def assert_batches_equal(a, b):
+    for name in ("unit_id", "video_id", "path", "size", "mtime_ns", "content_hash", "segment_index", "start_s",
+                 "end_s", "num_frames", "timestamps_s", "frame_features", "visual_concepts", "global_keys"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_round_trip_is_exact(tmp_path):
+    batch = make_batch(10)
+    with open_writer(tmp_path) as writer:
+        writer.add_units(batch)
+        writer.set_catalog_entries([CatalogEntry("/videos/x.mp4", 1, 2, "h", "v0", "indexed", "", 1, 3.0)])
+        manifest = writer.commit()
+    reader = IndexReader.open(tmp_path)
+    assert manifest.generation == 1 and reader.manifest.generation == 1
+    assert_batches_equal(reader.units, batch)
+    assert reader.catalog[0].path == "/videos/x.mp4"
+
+
+def test_zero_concepts_round_trip(tmp_path):
+    dims = IndexDims(frames=4, dim=16, concepts=0, key_dim=16)
+    batch = make_batch(5, dims=dims)
+    with open_writer(tmp_path, dims=dims) as writer:
+        writer.add_units(batch)
+        writer.commit()
+    assert IndexReader.open(tmp_path).units.visual_concepts.shape == (5, 0, 16)
+
+
+def test_removed_videos_vanish_and_compaction_keeps_live_rows(tmp_path):
+    batch = make_batch(20, units_per_video=2)
+    with open_writer(tmp_path) as writer:
+        writer.add_units(batch)
+        writer.commit()
+        writer.remove_videos([f"v{i}" for i in range(5)])  # 10 of 20 rows dead: over the compaction threshold
+        manifest = writer.commit()
+    reader = IndexReader.open(tmp_path)
+    assert len(manifest.shards) == 1 and manifest.shards[0].dead == []  # rewritten without dead rows
+    live = np.flatnonzero(~np.isin(batch.video_id, [f"v{i}" for i in range(5)]))
+    assert_batches_equal(reader.units, batch.take(live))
+    _, rows = reader.search_keys(batch.global_keys, 50)
+    assert set(reader.units.video_id[rows[rows >= 0]]) <= set(batch.video_id[live])
+
+
+def test_search_keys_matches_brute_force_across_shards(tmp_path):
+    with open_writer(tmp_path) as writer:
+        for seed in range(3):
+            writer.add_units(make_batch(30, video_prefix=f"s{seed}-", seed=seed))
+            writer.commit()
+        writer.remove_videos(["s1-3"])
+        writer.commit()
+    reader = IndexReader.open(tmp_path)
+    queries = np.random.default_rng(9).standard_normal((4, 16)).astype(np.float32)
+    scores, rows = reader.search_keys(queries, 10)
+    brute = queries @ reader.units.global_keys.T
+    expected = np.argsort(-brute, axis=1)[:, :10]
+    assert np.array_equal(rows, expected)
+    assert "s1-3" not in set(reader.units.video_id)
+    _, everything = reader.search_keys(queries, 1000)
+    assert everything.shape[1] == len(reader.units)
+
+
+def _hold_lock(root, ready):
+    writer = open_writer(root)
+    ready.set()
+    time.sleep(60)
+
+
+def test_second_writer_is_refused_until_the_holder_dies(tmp_path):
+    ready = multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_lock, args=(tmp_path, ready))
+    holder.start()
+    assert ready.wait(30)
+    with pytest.raises(IndexLockedError, match=str(holder.pid)):
+        open_writer(tmp_path)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    open_writer(tmp_path).close()
+
+
+def test_fingerprint_mismatch_and_rebuild(tmp_path):
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(3))
+        writer.commit()
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        open_writer(tmp_path, fingerprint="other")
+    with pytest.raises(IndexMismatchError):
+        IndexReader.open(tmp_path, expected_fingerprint="other")
+    with open_writer(tmp_path, fingerprint="other", rebuild=True) as writer:
+        assert len(IndexReader.open(tmp_path).units) == 3  # old generation readable until the commit
+        batch = make_batch(2, video_prefix="n")
+        batch.fingerprint = "other"
+        writer.add_units(batch)
+        writer.commit()
+    reader = IndexReader.open(tmp_path)
+    assert reader.manifest.fingerprint == "other" and len(reader.units) == 2
+
+
+def test_missing_and_damaged_indexes(tmp_path):
+    with pytest.raises(IndexNotFoundError):
+        IndexReader.open(tmp_path / "nothing")
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(3))
+        manifest = writer.commit()
+    shard = tmp_path / "shards" / manifest.shards[0].name
+    shard.write_bytes(shard.read_bytes()[:100])
+    with pytest.raises(IndexCorruptError, match="damaged"):
+        IndexReader.open(tmp_path)
+    (tmp_path / "manifest.json").write_text("{garbled")
+    with pytest.raises(IndexCorruptError, match="manifest.json"):
+        IndexReader.open(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"generation": 1}))
+    with pytest.raises(IndexCorruptError):
+        IndexReader.open(tmp_path)
+
+
+def _commit_forever(root, marker_start):
+    writer = open_writer(root)
+    marker = marker_start
+    while True:
+        writer.remove_videos(list(set(IndexReader.open(root).units.video_id)))
+        writer.add_units(make_batch(8, video_prefix=f"g{marker}", units_per_video=8, marker=float(marker)))
+        writer.set_catalog_entries([CatalogEntry("/videos/only.mp4", marker, 0, "h", f"g{marker}", "indexed", "", 8, 0.0)])
+        writer.commit()
+        marker += 1
+
+
+def test_sigkill_during_commits_leaves_a_consistent_generation(tmp_path):
+    """Kill a writer that commits in a tight loop at random instants; every survivor opens consistently."""
+    rng = np.random.default_rng(0)
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(8, video_prefix="g0", units_per_video=8, marker=0.0))
+        writer.set_catalog_entries([CatalogEntry("/videos/only.mp4", 0, 0, "h", "g0", "indexed", "", 8, 0.0)])
+        writer.commit()
+    marker = 1
+    for _ in range(6):
+        child = multiprocessing.Process(target=_commit_forever, args=(tmp_path, marker))
+        child.start()
+        time.sleep(float(rng.uniform(0.3, 1.2)))
+        os.kill(child.pid, signal.SIGKILL)
+        child.join()
+        reader = IndexReader.open(tmp_path)
+        units = reader.units
+        assert len(units) == 8, "one generation holds exactly one video of 8 units"
+        (video,) = set(units.video_id)
+        generation_marker = int(video[1:-1])  # ids are f"g{marker}{video index 0}"
+        # Every row of the generation carries the same marker, and the catalog agrees with the rows.
+        means = units.frame_features.astype(np.float32).mean(axis=(1, 2))
+        assert np.all(np.abs(means - generation_marker) < 1.0)
+        assert reader.catalog[0].size == generation_marker
+        marker = generation_marker + 1000
+    with open_writer(tmp_path) as writer:
+        writer.set_catalog_entries([CatalogEntry("/videos/other.mp4", 1, 0, "h", "x", "failed", "bad", 0, 0.0)])
+        writer.commit()
+    assert not list(tmp_path.glob("**/*.tmp")), "the next writer removes crashed writers' temp files"
+
+
+def _read_repeatedly(root, seconds, errors):
+    end = time.time() + seconds
+    while time.time() < end:
+        try:
+            reader = IndexReader.open(root)
+            means = reader.units.frame_features.astype(np.float32).mean(axis=(1, 2))
+            if len(reader.units) != 8 or np.ptp(np.round(means)) != 0:
+                errors.put(f"mixed generation: {len(reader.units)} units, {sorted(set(reader.units.video_id))}")
+        except Exception as exc:  # any failure to read is what this test looks for
+            errors.put(repr(exc))
+
+
+def test_reader_sees_whole_generations_while_writer_commits(tmp_path):
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(8, video_prefix="g0", units_per_video=8, marker=0.0))
+        writer.commit()
+    errors = multiprocessing.Queue()
+    reader = multiprocessing.Process(target=_read_repeatedly, args=(tmp_path, 3.0, errors))
+    writer = multiprocessing.Process(target=_commit_forever, args=(tmp_path, 1))
+    reader.start()
+    writer.start()
+    reader.join()
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join()
+    assert errors.empty(), errors.get()
