@@ -21,7 +21,7 @@ import numpy as np
 
 from glscl_index.embedding import VideoEmbedder
 from glscl_index.errors import CorruptVideoError, GLSCLError, IndexNotFoundError
-from glscl_index.model.checkpoint import ModelSpec, load_model, model_fingerprint, resolve_device
+from glscl_index.model.checkpoint import ModelSpec, load_model_and_fingerprint, model_fingerprint, resolve_device
 from glscl_index.model.glscl import GLSCL
 from glscl_index.model.keys import key_dim
 from glscl_index.store.reader import IndexReader
@@ -140,11 +140,13 @@ def run_index(
     """Bring the index at ``config.index_dir`` up to date with ``config.paths``."""
     started = time.monotonic()
     progress = progress or Progress()
-    model = model if model is not None else load_model(config.model)
-    fingerprint = model_fingerprint(model)
-    summary = IndexSummary(mode=model.config.mode, fingerprint=fingerprint)
     scan = scan_paths(config.paths, exclude=config.exclude, include_hidden=config.include_hidden)
-    _check_inputs(config.paths, scan)
+    _check_inputs(config.paths, scan)  # before the model loads: a typo in a path fails at once
+    if model is None:
+        model, fingerprint = load_model_and_fingerprint(config.model)
+    else:
+        fingerprint = model_fingerprint(model)
+    summary = IndexSummary(mode=model.config.mode, fingerprint=fingerprint)
     with IndexWriter.open(
         config.index_dir,
         fingerprint=fingerprint,

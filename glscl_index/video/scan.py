@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .webm .mov .avi .mpg .mpeg .wmv .flv .ts .mts .m2ts .3gp .ogv .vob".split()
 )
-SAMPLE_BYTES = 1 << 20
+SAMPLE_BYTES = 1 << 20  # per content_hash sample
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class SourceFile:
 @dataclass(frozen=True)
 class ScanProblem:
     path: str
-    reason: str
+    reason: str  # one line: "dangling symlink", "permission denied", ...
 
 
 @dataclass
@@ -35,7 +36,15 @@ class ScanResult:
 
 
 def scan_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (), include_hidden: bool = False) -> ScanResult:
-    """Video files under ``paths``; an explicitly named file is always taken (decoding judges it)."""
+    """Video files named by or found under ``paths``, sorted by path; what cannot be read is a ScanProblem.
+
+    Folders are walked recursively, following symlinks but entering each real
+    folder once (no loops). Inside folders only ``VIDEO_EXTENSIONS`` count and
+    names starting with "." are skipped unless ``include_hidden``; an explicitly
+    named file is always taken, whatever its extension (decoding judges it).
+    ``exclude`` holds fnmatch globs tried on the path relative to the scanned
+    folder and on the name ("*.tmp", "raw/*", "drafts").
+    """
     found: dict[str, SourceFile] = {}
     problems: list[ScanProblem] = []
     visited: set[str] = set()
@@ -56,7 +65,10 @@ def _excluded(path: str, root: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in patterns)
 
 
-def _walk(directory, root, exclude, include_hidden, visited, found, problems) -> None:
+def _walk(
+    directory: str, root: str, exclude: Sequence[str], include_hidden: bool,
+    visited: set[str], found: dict[str, SourceFile], problems: list[ScanProblem],
+) -> None:
     real = os.path.realpath(directory)
     if real in visited:
         return  # a symlink loop or a folder reached twice
@@ -64,7 +76,7 @@ def _walk(directory, root, exclude, include_hidden, visited, found, problems) ->
     try:
         entries = sorted(os.scandir(directory), key=lambda e: e.name)
     except OSError as exc:
-        problems.append(ScanProblem(directory, f"unreadable folder: {exc.strerror}"))
+        problems.append(ScanProblem(directory, _reason(exc)))
         return
     for entry in entries:
         if (entry.name.startswith(".") and not include_hidden) or _excluded(entry.path, root, exclude):
@@ -81,15 +93,24 @@ def _walk(directory, root, exclude, include_hidden, visited, found, problems) ->
 
 def _add(path: str, found: dict, problems: list) -> None:
     try:
-        stat = os.stat(path)
+        info = os.stat(path)
     except OSError as exc:
-        reason = "dangling symlink" if os.path.islink(path) else (exc.strerror or "unreadable")
+        reason = "dangling symlink" if os.path.islink(path) else _reason(exc)
         problems.append(ScanProblem(path, reason))
+        return
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO or device named *.mp4 would block the decoder forever.
+        problems.append(ScanProblem(path, "not a regular file"))
         return
     if not os.access(path, os.R_OK):
         problems.append(ScanProblem(path, "permission denied"))
         return
-    found[path] = SourceFile(path, stat.st_size, stat.st_mtime_ns)
+    found[path] = SourceFile(path, info.st_size, info.st_mtime_ns)
+
+
+def _reason(exc: OSError) -> str:
+    """'permission denied', 'no such file or directory', ... (the OS message, lower case)."""
+    return (exc.strerror or type(exc).__name__).lower()
 
 
 def content_hash(path: str | Path) -> str:

@@ -1,4 +1,11 @@
-"""Decoding isolated in worker processes (pebble): a crash, hang or memory blow-up fails one file, not the run."""
+"""Decoding isolated in worker processes: a crash, hang or memory blow-up fails one file, not the run.
+
+decord aborts, segfaults, hangs or allocates tens of GB on some real files, so
+it never runs in the indexing process. pebble's ProcessPool replaces a worker
+that died and kills one that overran its per-task timeout; this module only
+maps those outcomes to typed errors and bounds how far ahead files are
+submitted.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import resource
 import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -18,17 +26,33 @@ from glscl_index.errors import CorruptVideoError, DecodeCrashError, DecodeTimeou
 from glscl_index.video.decode import DecodedVideo, decode_video
 from glscl_index.video.sample import SamplingConfig
 
+DecodeResult = DecodedVideo | CorruptVideoError
+
 
 def _default_workers() -> int:
+    # One core is left for the process that embeds what the workers decode.
     return max(1, (os.cpu_count() or 2) - 1)
 
 
 @dataclass(frozen=True)
 class DecodeConfig:
+    """Worker pool limits: ``timeout_s`` seconds per file, ``memory_limit_mb`` MiB of address space per worker."""
+
     workers: int = field(default_factory=_default_workers)
-    timeout_s: float = 120.0  # per file
-    memory_limit_mb: int = 4096  # address space of one worker
-    max_in_flight: int = 0  # files submitted ahead; 0 = 2 * workers
+    timeout_s: float = 120.0
+    memory_limit_mb: int = 4096  # 0 = unlimited
+    max_in_flight: int = 0  # files submitted ahead of the consumer; 0 = 2 * workers
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if not self.timeout_s > 0:
+            raise ValueError("timeout_s must be positive")
+
+    @property
+    def in_flight(self) -> int:
+        """Files submitted ahead: enough to keep every worker busy while the consumer handles one result."""
+        return self.max_in_flight if self.max_in_flight > 0 else 2 * self.workers
 
 
 def _init_worker(limit_mb: int) -> None:
@@ -37,15 +61,14 @@ def _init_worker(limit_mb: int) -> None:
     os.dup2(devnull, 2)
     os.close(devnull)
     # Load the decoder before the limit: the limit is for what decoding allocates, not for mapping libraries.
-    import decord  # noqa: F401
+    import decord  # noqa: F401, PLC0415
 
     if limit_mb > 0:
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        in_use = _address_space_bytes()
-        limit = in_use + limit_mb * (1 << 20)
+        _, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = _address_space_bytes() + limit_mb * (1 << 20)
         if hard != resource.RLIM_INFINITY:
             limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
 def _address_space_bytes() -> int:
@@ -57,7 +80,8 @@ def _address_space_bytes() -> int:
         return 0
 
 
-def _decode_guarded(decode_fn, path: str, sampling: SamplingConfig):
+def _decode_guarded(decode_fn, path: str, sampling: SamplingConfig) -> DecodedVideo:
+    """Runs in the worker: every failure leaves as a picklable one-line CorruptVideoError."""
     try:
         return decode_fn(path, sampling)
     except CorruptVideoError:
@@ -70,20 +94,29 @@ def _decode_guarded(decode_fn, path: str, sampling: SamplingConfig):
 
 
 class DecodePool:
-    """Context manager; ``imap(paths)`` yields ``(path, DecodedVideo | CorruptVideoError)`` in order."""
+    """Decodes files in worker processes; use as a context manager.
+
+    ``decode_fn(path, sampling) -> DecodedVideo`` must be a module-level
+    function (it is pickled to the workers).
+    """
 
     def __init__(
-        self, decode_cfg: DecodeConfig, sampling: SamplingConfig,
+        self,
+        decode_cfg: DecodeConfig,
+        sampling: SamplingConfig,
         decode_fn: Callable[[str, SamplingConfig], DecodedVideo] = decode_video,
     ):
         self.cfg = decode_cfg
         self.sampling = sampling
         self.decode_fn = decode_fn
-        self.pool: ProcessPool | None = None
+        self._pool: ProcessPool | None = None
 
     def __enter__(self) -> "DecodePool":
-        # forkserver: workers never inherit the parent's torch threads or CUDA state.
-        self.pool = ProcessPool(
+        # forkserver, not fork: the parent has torch (and maybe CUDA) loaded with
+        # its thread pools, and forking a threaded process can deadlock the child.
+        # forkserver workers fork from a clean server process, which is cheaper
+        # than spawn when pebble replaces a crashed or timed-out worker.
+        self._pool = ProcessPool(
             max_workers=self.cfg.workers,
             initializer=_init_worker,
             initargs=(self.cfg.memory_limit_mb,),
@@ -91,26 +124,37 @@ class DecodePool:
         )
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.pool.stop()
-        self.pool.join()
+    def __exit__(self, *exc_info) -> None:
+        self._pool.stop()
+        self._pool.join()
 
-    def imap(self, paths: Iterable[str]) -> Iterator[tuple[str, DecodedVideo | CorruptVideoError]]:
-        ahead = self.cfg.max_in_flight or 2 * self.cfg.workers
-        queue: deque = deque()
-        for path in paths:
-            queue.append((path, self._submit(path)))
-            if len(queue) >= ahead:
-                yield self._result(*queue.popleft())
-        while queue:
-            yield self._result(*queue.popleft())
+    def imap(self, paths: Iterable[str]) -> Iterator[tuple[str, DecodeResult]]:
+        """``(path, DecodedVideo | CorruptVideoError)`` in submission order, at most ``in_flight`` files ahead.
+
+        Failures are DecodeCrashError (worker killed), DecodeTimeoutError
+        (over ``timeout_s``) or CorruptVideoError (anything decode_fn raised).
+        """
+        if self._pool is None:
+            raise RuntimeError("DecodePool.imap used outside its 'with' block")
+        pending: deque = deque()
+        try:
+            for path in paths:
+                pending.append((path, self._submit(path)))
+                if len(pending) >= self.cfg.in_flight:
+                    yield self._result(*pending.popleft())
+            while pending:
+                yield self._result(*pending.popleft())
+        finally:
+            # The consumer stopped early: do not decode what nobody will read.
+            for _, future in pending:
+                future.cancel()
 
     def _submit(self, path: str):
-        return self.pool.schedule(
+        return self._pool.schedule(
             _decode_guarded, args=(self.decode_fn, path, self.sampling), timeout=self.cfg.timeout_s
         )
 
-    def _result(self, path: str, future) -> tuple[str, DecodedVideo | CorruptVideoError]:
+    def _result(self, path: str, future) -> tuple[str, DecodeResult]:
         try:
             return path, future.result()
         except CorruptVideoError as exc:
@@ -118,12 +162,15 @@ class DecodePool:
         except FutureTimeout:
             return path, DecodeTimeoutError(f"decoding took longer than {self.cfg.timeout_s:g} s")
         except ProcessExpired as exc:
-            return path, DecodeCrashError(f"decoder crashed ({_signal_name(exc.exitcode)})")
-        except BrokenProcessPool as exc:
-            return path, DecodeCrashError(f"decoder worker could not start: {exc}")
+            return path, DecodeCrashError(f"decoder crashed ({_exit_reason(exc.exitcode)})")
+        except (BrokenProcessPool, CancelledError) as exc:
+            return path, DecodeCrashError(f"decoder worker unavailable: {exc or type(exc).__name__}")
+        except Exception as exc:  # e.g. a result that could not be sent back from the worker
+            return path, CorruptVideoError(f"decoding failed: {' '.join(str(exc).split())[:160]}")
 
 
-def _signal_name(exitcode: int | None) -> str:
+def _exit_reason(exitcode: int | None) -> str:
+    """'SIGSEGV' for a worker killed by a signal (negative exit code), else 'exit code N'."""
     if exitcode is not None and exitcode < 0:
         try:
             return signal.Signals(-exitcode).name

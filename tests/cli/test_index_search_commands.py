@@ -1,0 +1,85 @@
+"""`glscl index` and `glscl search` through the real entry point, errors included."""
+
+import json
+
+import pytest
+
+from tests.cli.helpers import run_glscl
+from tests.conftest import TINY_ARCH
+from tests.media import make_broken_files, make_clip
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    videos = root / "videos"
+    make_clip(videos / "red.mp4", color=(220, 20, 20))
+    make_clip(videos / "green.mp4", color=(20, 220, 20))
+    make_broken_files(videos / "broken")
+    made = run_glscl("checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64")
+    assert made.returncode == 0, made.stderr
+    result = run_glscl("index", str(videos), "--index", str(root / "index"), "--checkpoint", str(root / "ck"), "--json", "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    return root, json.loads(result.stdout)
+
+
+def test_index_summary_json(indexed):
+    _, summary = indexed
+    assert summary["added"] == 2 and summary["failed"] == 4 and summary["units"] == 2
+    assert {"added", "updated", "removed", "unchanged", "failed", "seconds"} <= set(summary)
+    assert all(f["reason"] for f in summary["failures"])
+
+
+def test_search_json_schema_and_paths_only(indexed):
+    root, _ = indexed
+    result = run_glscl("search", "a red square", "--index", str(root / "index"), "--json", "-k", "5")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert set(document) == {"query", "truncated", "mode", "index", "generation", "results"}
+    assert document["mode"] == "trained" and len(document["results"]) == 2
+    hit = document["results"][0]
+    assert set(hit) == {"rank", "path", "video_id", "score", "global_score", "local_score", "segment", "best_frame_s"}
+    assert set(hit["segment"]) == {"index", "start_s", "end_s"}
+    paths = run_glscl("search", "a red square", "--index", str(root / "index"), "--paths-only")
+    assert sorted(paths.stdout.split("\n")[:2]) == sorted(r["path"] for r in document["results"])
+
+
+def test_many_queries_from_stdin_give_json_lines(indexed):
+    root, _ = indexed
+    result = run_glscl("search", "--queries", "-", "--index", str(root / "index"), input="a red square\n\ngreen things\n")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query"] for line in lines] == ["a red square", "green things"]
+
+
+def test_second_run_is_unchanged(indexed):
+    root, _ = indexed
+    result = run_glscl("index", str(root / "videos"), "--index", str(root / "index"), "--json", "--workers", "2")
+    summary = json.loads(result.stdout)
+    assert result.returncode == 0 and summary["videos_embedded"] == 0 and summary["unchanged"] == 6
+
+
+def assert_one_line_error(result, fragment):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("glscl: error:") and fragment in lines[0], result.stderr
+
+
+def test_search_errors(indexed, tmp_path):
+    root, _ = indexed
+    assert_one_line_error(run_glscl("search", "   ", "--index", str(root / "index")), "empty")
+    assert_one_line_error(run_glscl("search", "x", "--index", str(tmp_path / "none")), "no index")
+    other = run_glscl("checkpoint", "random", str(tmp_path / "other"), "--model", TINY_ARCH, "--zero-shot")
+    assert other.returncode == 0
+    assert_one_line_error(
+        run_glscl("search", "x", "--index", str(root / "index"), "--checkpoint", str(tmp_path / "other")), "--rebuild"
+    )
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "manifest.json").write_text("{not json")
+    assert_one_line_error(run_glscl("search", "x", "--index", str(damaged)), "damaged")
+
+
+def test_index_errors(tmp_path):
+    assert_one_line_error(run_glscl("index", str(tmp_path / "missing"), "--index", str(tmp_path / "i")), "no such file")
