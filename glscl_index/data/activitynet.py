@@ -20,7 +20,9 @@ from glscl_index.errors import DatasetError
 SPLIT_FILES = {"train": "train.json", "val": "val_1.json", "test": "val_1.json", "val_2": "val_2.json"}
 
 
-def read_activitynet(annotations: Path, video_root: Path, split: str, skip_missing: bool = False) -> DatasetSplit:
+def read_activitynet(
+    annotations: Path, video_root: Path, split: str, skip_missing: bool = False
+) -> DatasetSplit:
     path = annotation_file(annotations, split, SPLIT_FILES, "activitynet")
     videos = read_json(path)
     if not isinstance(videos, dict):

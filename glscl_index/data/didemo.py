@@ -22,7 +22,9 @@ from glscl_index.errors import DatasetError
 SPLIT_FILES = {"train": "train_data.json", "val": "val_data.json", "test": "test_data.json"}
 
 
-def read_didemo(annotations: Path, video_root: Path, split: str, skip_missing: bool = False) -> DatasetSplit:
+def read_didemo(
+    annotations: Path, video_root: Path, split: str, skip_missing: bool = False
+) -> DatasetSplit:
     path = annotation_file(annotations, split, SPLIT_FILES, "didemo")
     items = read_json(path)
     if not isinstance(items, list):

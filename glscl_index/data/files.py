@@ -44,7 +44,9 @@ def read_csv(path: Path, required: tuple[str, ...], delimiter: str = ",") -> lis
             columns = reader.fieldnames or []
             absent = [c for c in required if c not in columns]
             if absent:
-                raise DatasetError(f"{path}: missing column(s) {', '.join(absent)} (has {', '.join(columns)})")
+                raise DatasetError(
+                    f"{path}: missing column(s) {', '.join(absent)} (has {', '.join(columns)})"
+                )
             return list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DatasetError(f"cannot read CSV annotations {path}: {error}") from error

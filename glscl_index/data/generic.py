@@ -52,7 +52,9 @@ def _seconds(value) -> float | None:
     return seconds
 
 
-def read_generic(annotations: Path, video_root: Path, split: str, skip_missing: bool = False) -> DatasetSplit:
+def read_generic(
+    annotations: Path, video_root: Path, split: str, skip_missing: bool = False
+) -> DatasetSplit:
     path = Path(annotations)
     if not path.is_file():
         raise DatasetError(f"generic: annotation file not found: {path}")
@@ -75,4 +77,6 @@ def read_generic(annotations: Path, video_root: Path, split: str, skip_missing: 
         Annotation(video, (video,), tuple(texts), start, end)
         for (video, start, end), texts in captions.items()
     ]
-    return build_split(f"generic/{split}", entries, Path(video_root), malformed=malformed, skip_missing=skip_missing)
+    return build_split(
+        f"generic/{split}", entries, Path(video_root), malformed=malformed, skip_missing=skip_missing
+    )

@@ -26,7 +26,9 @@ SPLIT_FILES = {
 FIELDS = 6
 
 
-def read_lsmdc(annotations: Path, video_root: Path, split: str, skip_missing: bool = False) -> DatasetSplit:
+def read_lsmdc(
+    annotations: Path, video_root: Path, split: str, skip_missing: bool = False
+) -> DatasetSplit:
     path = annotation_file(annotations, split, SPLIT_FILES, "lsmdc")
     sentences: dict[str, list[str]] = {}
     malformed: list[str] = []
@@ -42,4 +44,6 @@ def read_lsmdc(annotations: Path, video_root: Path, split: str, skip_missing: bo
         Annotation(clip_id, (clip_id, f"{clip_id.rsplit('_', 1)[0]}/{clip_id}"), tuple(texts))
         for clip_id, texts in sentences.items()
     ]
-    return build_split(f"lsmdc/{split}", entries, Path(video_root), malformed=malformed, skip_missing=skip_missing)
+    return build_split(
+        f"lsmdc/{split}", entries, Path(video_root), malformed=malformed, skip_missing=skip_missing
+    )

@@ -44,7 +44,9 @@ def _captions_by_video(path: Path) -> tuple[dict[str, list[str]], list[str]]:
     return captions, malformed
 
 
-def read_msrvtt(annotations: Path, video_root: Path, split: str, skip_missing: bool = False) -> DatasetSplit:
+def read_msrvtt(
+    annotations: Path, video_root: Path, split: str, skip_missing: bool = False
+) -> DatasetSplit:
     path = annotation_file(annotations, split, SPLIT_FILES, "msrvtt")
     name = f"msrvtt/{split}"
     if split == "test":

@@ -49,10 +49,12 @@ def _read_captions(directory: Path) -> tuple[dict[str, list[str]], list[str]]:
     return captions, malformed
 
 
-def read_msvd(annotations: Path, video_root: Path, split: str, skip_missing: bool = False) -> DatasetSplit:
+def read_msvd(
+    annotations: Path, video_root: Path, split: str, skip_missing: bool = False
+) -> DatasetSplit:
     annotations = Path(annotations)
     if not annotations.is_dir():
-        raise DatasetError(f"msvd: annotations must be a directory (list and caption files), got {annotations}")
+        raise DatasetError(f"msvd: annotations must be a directory of list and caption files: {annotations}")
     list_path = annotation_file(annotations, split, SPLIT_FILES, "msvd")
     captions, malformed = _read_captions(annotations)
     entries = []
@@ -64,4 +66,6 @@ def read_msvd(annotations: Path, video_root: Path, split: str, skip_missing: boo
             malformed.append(f"{list_path.name}: {video_id} has no caption")
             continue
         entries.append(Annotation(video_id, (video_id,), tuple(captions[video_id])))
-    return build_split(f"msvd/{split}", entries, Path(video_root), malformed=malformed, skip_missing=skip_missing)
+    return build_split(
+        f"msvd/{split}", entries, Path(video_root), malformed=malformed, skip_missing=skip_missing
+    )

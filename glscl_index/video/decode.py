@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glscl_index.errors import CorruptVideoError
-from glscl_index.video.sample import SamplingConfig, UnitPlan, all_frame_indices, plan_units
+from glscl_index.video.sample import SamplingConfig, all_frame_indices, plan_units
 
 # Decoded RGB bytes one file may produce (sampled frames at output size). A
 # 3-hour video at the defaults needs ~0.5 GiB; more means a bogus frame count
@@ -89,15 +89,13 @@ def decode_video(path: str, cfg: SamplingConfig, max_output_bytes: int = MAX_OUT
             f"too large to decode: {len(indices)} frames of {out_w}x{out_h} need {needed >> 20} MiB"
             f" (limit {max_output_bytes >> 20} MiB)"
         )
-    # decord scales inside FFmpeg's swscale with a fixed flag and exposes no
-    # interpolation choice, so DESIGN's "bicubic" is approximated by its default;
-    # CLIP features are insensitive to this at 224 px.
-    reader = _open(decord, path, width=out_w, height=out_h)
+    # decord resizes inside its FFmpeg filter graph and exposes no interpolation
+    # choice (VideoReader takes only width/height), so the resize uses FFmpeg's
+    # default scaler filter, not necessarily DESIGN's bicubic.
     try:
-        frames = reader.get_batch(indices.tolist()).asnumpy()
+        frames = _read_batch(decord, path, (out_w, out_h), indices)
     except decord.DECORDError as exc:
-        plans, indices, frames = _decode_prefix(decord, path, (out_w, out_h), fps, cfg, indices, exc)
-        num_frames = int(indices[-1]) + 1
+        num_frames, plans, indices, frames = _decode_prefix(decord, path, (out_w, out_h), fps, cfg, indices, exc)
     frames = center_crop(frames, cfg.image_size)
     units = [
         DecodedUnit(
@@ -156,7 +154,7 @@ def _fps_from_timestamps(reader, num_frames: int) -> float:
 
 
 def _decode_prefix(decord, path, out_size, fps, cfg, indices, first_error):
-    """Plans, indices, frames over the frames that decode, for a stream that claims more than it holds.
+    """(num_frames, plans, indices, frames) over the frames that decode, for a stream claiming more than it holds.
 
     Bisects on the sampled indices (a handful of small batch calls, each on a
     fresh reader, since a reader that hit a decode error is left mid-stream),
@@ -171,20 +169,33 @@ def _decode_prefix(decord, path, out_size, fps, cfg, indices, first_error):
             bad = middle
     if good == 0:
         raise CorruptVideoError(f"truncated or damaged stream: {_short(first_error)}")
-    plans = plan_units(int(indices[good - 1]) + 1, fps, cfg)
+    num_frames = int(indices[good - 1]) + 1
+    plans = plan_units(num_frames, fps, cfg)
     prefix = all_frame_indices(plans)
     frames = _batch_or_none(decord, path, out_size, prefix)
     if frames is None:
         raise CorruptVideoError(f"truncated or damaged stream: {_short(first_error)}")
-    return plans, prefix, frames
+    return num_frames, plans, prefix, frames
 
 
 def _batch_or_none(decord, path, out_size, indices):
     try:
-        reader = _open(decord, path, width=out_size[0], height=out_size[1])
-        return reader.get_batch(indices.tolist()).asnumpy()
+        return _read_batch(decord, path, out_size, indices)
     except (decord.DECORDError, CorruptVideoError):
         return None
+
+
+def _read_batch(decord, path: str, out_size: tuple[int, int], indices: np.ndarray) -> np.ndarray:
+    """uint8 [F, H', W', 3] with H' >= out_h, W' >= out_w: the frames ``indices`` (sorted) in one call."""
+    width, height = out_size
+    try:
+        return _open(decord, path, width=width, height=height).get_batch(indices.tolist()).asnumpy()
+    except decord.DECORDError as exc:
+        if "must exactly match" not in str(exc):
+            raise
+    # decord miscopies FFmpeg's output at a few widths (48 and 72 px seen); one
+    # pixel wider avoids that and the centre crop absorbs the extra column.
+    return _open(decord, path, width=width + 1, height=height).get_batch(indices.tolist()).asnumpy()
 
 
 def _open(decord, path: str, width: int, height: int):

@@ -15,23 +15,25 @@ def indexed(tmp_path_factory):
     videos = root / "videos"
     make_clip(videos / "red.mp4", color=(220, 20, 20))
     make_clip(videos / "green.mp4", color=(20, 220, 20))
-    make_broken_files(videos / "broken")
+    broken = make_broken_files(videos / "broken")
     made = run_glscl("checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64")
     assert made.returncode == 0, made.stderr
     result = run_glscl("index", str(videos), "--index", str(root / "index"), "--checkpoint", str(root / "ck"), "--json", "--workers", "2")
     assert result.returncode == 0, result.stderr
-    return root, json.loads(result.stdout)
+    # Only files with a video extension are picked up from a folder.
+    broken_videos = [p for p in broken.values() if p.suffix in (".mp4", ".mkv", ".avi", ".mov", ".webm")]
+    return root, json.loads(result.stdout), len(broken_videos)
 
 
 def test_index_summary_json(indexed):
-    _, summary = indexed
-    assert summary["added"] == 2 and summary["failed"] == 4 and summary["units"] == 2
+    _, summary, broken = indexed
+    assert summary["added"] == 2 and summary["failed"] == broken and summary["units"] == 2
     assert {"added", "updated", "removed", "unchanged", "failed", "seconds"} <= set(summary)
     assert all(f["reason"] for f in summary["failures"])
 
 
 def test_search_json_schema_and_paths_only(indexed):
-    root, _ = indexed
+    root, _, broken = indexed
     result = run_glscl("search", "a red square", "--index", str(root / "index"), "--json", "-k", "5")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -45,7 +47,7 @@ def test_search_json_schema_and_paths_only(indexed):
 
 
 def test_many_queries_from_stdin_give_json_lines(indexed):
-    root, _ = indexed
+    root, _, broken = indexed
     result = run_glscl("search", "--queries", "-", "--index", str(root / "index"), input="a red square\n\ngreen things\n")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -53,10 +55,10 @@ def test_many_queries_from_stdin_give_json_lines(indexed):
 
 
 def test_second_run_is_unchanged(indexed):
-    root, _ = indexed
+    root, _, broken = indexed
     result = run_glscl("index", str(root / "videos"), "--index", str(root / "index"), "--json", "--workers", "2")
     summary = json.loads(result.stdout)
-    assert result.returncode == 0 and summary["videos_embedded"] == 0 and summary["unchanged"] == 6
+    assert result.returncode == 0 and summary["videos_embedded"] == 0 and summary["unchanged"] == 2 + broken
 
 
 def assert_one_line_error(result, fragment):
@@ -67,7 +69,7 @@ def assert_one_line_error(result, fragment):
 
 
 def test_search_errors(indexed, tmp_path):
-    root, _ = indexed
+    root, _, broken = indexed
     assert_one_line_error(run_glscl("search", "   ", "--index", str(root / "index")), "empty")
     assert_one_line_error(run_glscl("search", "x", "--index", str(tmp_path / "none")), "no index")
     other = run_glscl("checkpoint", "random", str(tmp_path / "other"), "--model", TINY_ARCH, "--zero-shot")

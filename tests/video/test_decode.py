@@ -70,9 +70,10 @@ def test_messy_folder_decodes_every_good_file(tmp_path):
     for path in made["good"]:
         video = decode_video(str(path), CFG)
         assert (video.width, video.height) == made["sizes"][path]
-        frame = video.units[0].frames[0].astype(int)
+        frames = video.units[0].frames.astype(int)
         colour = np.array(made["colors"][path])
-        assert (np.abs(frame - colour).sum(-1) < 90).any(), path  # the drawn colour survives the codec
+        # the square crosses the centre crop at some point; its colour survives the codec
+        assert (np.abs(frames - colour).sum(-1) < 90).any(), path
 
 
 @pytest.mark.parametrize(
@@ -106,15 +107,19 @@ def test_memory_bound_rejects_before_decoding(tmp_path):
 
 
 def test_stream_shorter_than_its_frame_count_decodes_its_prefix(tmp_path):
-    # MPEG-TS has no index: cut short, it reports frames that are not there.
+    import decord
+
+    # MPEG-TS has no index: cut short, it reports frames whose packets are not there.
     clip = make_clip(tmp_path / "c.ts", seconds=4, fps=10, codec="mpeg2video")
     cut = tmp_path / "cut.ts"
-    cut.write_bytes(clip.read_bytes()[: int(clip.stat().st_size * 0.35)])
-    every_frame = SamplingConfig(image_size=32, sample_fps=10.0)
-    video = decode_video(str(cut), every_frame)
+    cut.write_bytes(clip.read_bytes()[: int(clip.stat().st_size * 0.4)])
+    reported = len(decord.VideoReader(str(cut), num_threads=1))
+    cfg = SamplingConfig(image_size=32, frames_per_unit=3, sample_fps=10.0)  # asks for the last frame
+    video = decode_video(str(cut), cfg)
     (unit,) = video.units
-    assert 1 <= len(unit.timestamps_s) <= 12 and unit.frames.shape[0] == len(unit.timestamps_s)
+    assert 1 <= video.num_frames < reported
     assert video.duration_s == pytest.approx(video.num_frames / video.fps)
+    assert unit.frames.shape[0] == len(unit.timestamps_s) >= 1
     assert unit.timestamps_s.max() < video.duration_s
 
 
