@@ -19,3 +19,7 @@ def crash_or_hang(path, sampling):
 def allocate_too_much(path, sampling):
     blob = bytearray(8 << 30)  # 8 GiB: over the worker's memory limit
     return blob
+
+
+def must_not_decode(path, sampling):
+    raise AssertionError(f"{path} was decoded again")

@@ -16,7 +16,7 @@ from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
 from tests.conftest import tiny_model
 from tests.media import make_clip, make_messy_folder
-from tests.pipelines.decode_faults import crash_or_hang
+from tests.pipelines.decode_faults import crash_or_hang, must_not_decode as _must_not_decode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,16 +53,13 @@ def test_rerun_decodes_nothing_and_changes_are_exact(tmp_path, model):
     videos, index = tmp_path / "videos", tmp_path / "index"
     for name, color in (("a", (200, 0, 0)), ("b", (0, 200, 0)), ("c", (0, 0, 200)), ("d", (200, 200, 0))):
         make_clip(videos / f"{name}.mp4", color=color)
-    first_start = time.monotonic()
     run_index(job(videos, index), model=model)
-    first = time.monotonic() - first_start
     before = catalog(index)
 
-    again_start = time.monotonic()
-    summary = run_index(job(videos, index), model=model)
-    again = time.monotonic() - again_start
-    assert summary.videos_embedded == 0 and summary.unchanged == 4
-    assert again < 0.1 * first
+    # Re-run time against the first run is a benchmark figure (benchmarks/index_throughput.py);
+    # here: nothing is decoded or embedded again.
+    summary = run_index(job(videos, index), model=model, decode_fn=_must_not_decode)
+    assert summary.videos_embedded == 0 and summary.unchanged == 4 and summary.failed == 0
 
     os.utime(videos / "a.mp4", ns=(1, 10**18))  # touch: same content
     make_clip(videos / "b.mp4", color=(255, 255, 255), seconds=2)  # replace: new content
