@@ -1,14 +1,12 @@
 """The indexing job end to end on generated messy folders, with a tiny random-weight model."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from glscl_index.store.reader import IndexReader

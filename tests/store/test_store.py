@@ -102,9 +102,10 @@ def test_search_keys_matches_brute_force_across_shards(tmp_path):
 
 
 def _hold_lock(root, ready):
-    writer = open_writer(root)
+    held = open_writer(root)  # the lock lives as long as this writer object
     ready.set()
     time.sleep(60)
+    held.close()
 
 
 def test_second_writer_is_refused_until_the_holder_dies(tmp_path):
