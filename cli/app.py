@@ -11,6 +11,7 @@ from cli.errors import run_with_clean_errors
 from cli.index_command import index
 from cli.model_commands import checkpoint_app, info
 from cli.search_command import search
+from cli.train_commands import evaluate, train
 
 app = typer.Typer(
     help="Natural-language search over your own videos with GLSCL.\n\n"
@@ -22,6 +23,8 @@ app = typer.Typer(
 app.command()(index)
 app.command()(search)
 app.command()(info)
+app.command()(train)
+app.command(name="eval")(evaluate)
 app.add_typer(checkpoint_app, name="checkpoint")
 
 

@@ -67,7 +67,7 @@ def build_split(
     if malformed and not skip_missing:
         raise DatasetError(
             f"{name}: {len(malformed)} malformed annotation row(s): {_preview(malformed)}"
-            " (skip_missing=True leaves them out)"
+            " (--skip-missing leaves them out)"
         )
     clips: list[Clip] = []
     missing: list[str] = []
@@ -88,7 +88,7 @@ def build_split(
     if missing and not skip_missing:
         raise DatasetError(
             f"{name}: {len(missing)} of {len(annotations)} videos missing under {video_root}: "
-            f"{_preview(missing)} (skip_missing=True leaves them out)"
+            f"{_preview(missing)} (--skip-missing leaves them out)"
         )
     if not clips:
         raise DatasetError(f"{name}: no clips with a video file under {video_root}")

@@ -26,7 +26,11 @@ from pathlib import Path
 import huggingface_hub.constants
 import open_clip
 import torch
-from open_clip.pretrained import download_pretrained, get_pretrained_cfg, list_pretrained_tags_by_model
+from open_clip.pretrained import (
+    download_pretrained,
+    get_pretrained_cfg,
+    list_pretrained_tags_by_model,
+)
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -197,6 +201,10 @@ def fingerprint(config: GLSCLConfig, state: dict[str, torch.Tensor]) -> str:
     """Hash of the scoring config and every tensor (name, dtype, shape, bytes)."""
     semantic = config.to_dict()
     semantic.pop("pretrained")  # provenance only: same weights, same fingerprint
+    if semantic.get("frame_pooling") == "attention":
+        # Added after format 1 shipped: leaving the default out keeps older
+        # checkpoints and indexes matching their recorded fingerprints.
+        semantic.pop("frame_pooling")
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps(semantic, sort_keys=True).encode())
     for name in sorted(state):
@@ -320,3 +328,31 @@ def create_random_model(clip_model: str, trained: bool, seed: int = 0, **overrid
     model = GLSCL(config, ClipBackbone(config, build_clip(config)))
     model.init_new_modules_from_clip()
     return model.eval()
+
+
+def trainable_model(spec: ModelSpec, **overrides) -> GLSCL:
+    """The model training starts from, in trained mode.
+
+    A trained GLSCL checkpoint continues as it is (``overrides`` must then be
+    empty: its architecture is fixed). CLIP weights (a zero-shot checkpoint,
+    an open_clip tag or a weights file) get a fresh temporal encoder, copied
+    from CLIP's text tower, and a fresh LIM (``overrides``: GLSCLConfig fields,
+    e.g. ``num_queries``).
+    """
+    source = load_model(spec)
+    if not source.zero_shot:
+        if overrides:
+            raise CheckpointError(
+                f"{spec.checkpoint} is already a trained GLSCL model; its architecture cannot change "
+                f"({', '.join(sorted(overrides))})"
+            )
+        return source
+    settings = source.config.to_dict()
+    settings.update(overrides, trained=True)
+    try:
+        config = GLSCLConfig.from_dict(settings)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"invalid model settings: {exc}") from exc
+    model = GLSCL(config, ClipBackbone(config, source.backbone.clip))
+    model.init_new_modules_from_clip()
+    return model

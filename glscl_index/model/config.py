@@ -37,6 +37,13 @@ class GLSCLConfig:
     decoder_dropout: float = 0.1
     temperature: float = 3.0
     local_weight: float = 0.5
+    frame_pooling: str = "attention"  # "attention" = the GIM; "mean" = plain mean of frames (ablation baseline)
+
+    def __post_init__(self) -> None:
+        if self.frame_pooling not in ("attention", "mean"):
+            raise ValueError(f"frame_pooling must be 'attention' or 'mean', got {self.frame_pooling!r}")
+        if self.num_queries < 0:
+            raise ValueError("num_queries must be >= 0 (0 turns the LIM off)")
 
     @property
     def embed_dim(self) -> int:
@@ -65,14 +72,19 @@ class GLSCLConfig:
 
     @property
     def concepts(self) -> int:
-        """K stored per unit: the LIM only exists in a trained model."""
+        """K stored per unit: the LIM only exists in a trained model with queries."""
         return self.num_queries if self.trained else 0
+
+    @property
+    def pooling_temperature(self) -> float:
+        """tau of the GIM; infinite tau makes its weights uniform, i.e. mean pooling."""
+        return float("inf") if self.frame_pooling == "mean" else self.temperature
 
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "GLSCLConfig":
+    def from_dict(cls, data: dict[str, Any]) -> GLSCLConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -45,7 +45,7 @@ class GLSCL(nn.Module):
         self.config = config
         self.backbone = backbone if backbone is not None else ClipBackbone(config)
         self.temporal = TemporalEncoder(config) if config.trained else None
-        self.lim = LocalInteraction(config) if config.trained else None
+        self.lim = LocalInteraction(config) if config.trained and config.num_queries > 0 else None
 
     @property
     def zero_shot(self) -> bool:
@@ -69,12 +69,13 @@ class GLSCL(nn.Module):
             frames = frame_features * mask.unsqueeze(-1).to(frame_features.dtype)
             return VideoEmbedding(frames=frames, mask=mask, concepts=None)
         frames = self.temporal(frame_features, mask)
-        return VideoEmbedding(frames=frames, mask=mask, concepts=self.lim(frames, mask))
+        concepts = None if self.lim is None else self.lim(frames, mask)
+        return VideoEmbedding(frames=frames, mask=mask, concepts=concepts)
 
     def embed_text(self, token_ids: torch.Tensor) -> TextEmbedding:
         """Token ids ``[Q, L]`` -> sentence, token features and textual concepts."""
         text = self.backbone.encode_text(token_ids)
-        concepts = None if self.zero_shot else self.lim(text.tokens, text.mask)
+        concepts = None if self.lim is None else self.lim(text.tokens, text.mask)
         return TextEmbedding(sentence=text.sentence, tokens=text.tokens, mask=text.mask, concepts=concepts)
 
     def score(self, text: TextEmbedding, video: VideoEmbedding) -> Scores:
@@ -85,6 +86,6 @@ class GLSCL(nn.Module):
             video.mask,
             text.concepts,
             video.concepts,
-            tau=self.config.temperature,
+            tau=self.config.pooling_temperature,
             local_weight=self.config.local_weight,
         )

@@ -1,0 +1,229 @@
+"""`glscl train` and `glscl eval`: the training and evaluation jobs behind a thin layer of options."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cli.options import CheckpointOption, DeviceOption, ModelOption, PretrainedOption
+from glscl_index.data import READERS
+from glscl_index.errors import DatasetError
+from glscl_index.eval.evaluate import EvalReport
+from glscl_index.model.checkpoint import ModelSpec
+from glscl_index.model.losses import LossConfig
+from glscl_index.train.config import TrainConfig
+from glscl_index.train.loop import StepLog
+from glscl_index.video.workers import DecodeConfig
+from pipelines.evaluate import EvalJobConfig, run_eval
+from pipelines.train import FRAME_CACHE_DIR, DatasetSource, TrainJobConfig, run_train
+
+DATASETS = ", ".join(READERS)
+DatasetOption = typer.Option("generic", "--dataset", "-d", help=f"Dataset layout: {DATASETS}.")
+AnnotationsOption = typer.Option(
+    ..., "--annotations", "-a",
+    help="Annotation folder of the dataset (for generic: the JSONL/CSV file with video, caption[, start, end, split]).",
+)
+VideosOption = typer.Option(..., "--videos", "-v", help="Folder the dataset's videos are looked up in.")
+SkipMissingOption = typer.Option(
+    False, "--skip-missing", help="Leave out clips whose video is missing or does not decode (counted) instead of failing."
+)
+WorkersOption = typer.Option(DecodeConfig().workers, help="Decoding worker processes.")
+OutputOption = typer.Option(..., "--output", "-o", help="Run folder: last/ (resume point) and best/ checkpoints go here.")
+ViaIndexOption = typer.Option(
+    None, "--via-index",
+    help="Also index the split's videos into this folder and rank through glscl search's two-stage path.",
+)
+CacheOption = typer.Option(None, "--cache", help=f"Keep decoded frames here for the next run (e.g. RUN/{FRAME_CACHE_DIR}).")
+
+
+def _spec(checkpoint: str | None, model: str | None, pretrained: str | None) -> ModelSpec:
+    if checkpoint:
+        return ModelSpec(checkpoint=checkpoint)
+    return ModelSpec(clip_model=model or "ViT-B-32", pretrained="openai" if pretrained is None else pretrained)
+
+
+def _dataset(name: str, annotations: Path, videos: Path, skip_missing: bool) -> DatasetSource:
+    if name.lower() not in READERS:
+        raise DatasetError(f"unknown dataset {name!r} (known: {DATASETS})")
+    return DatasetSource(name.lower(), annotations, videos, skip_missing)
+
+
+def train(
+    output: Path = OutputOption,
+    dataset: str = DatasetOption,
+    annotations: Path = AnnotationsOption,
+    videos: Path = VideosOption,
+    split: str = typer.Option("train", help="Split to train on."),
+    val_split: str = typer.Option("", "--val-split", help="Split to validate on after each epoch (keeps best/ by R@1); '' for none."),
+    checkpoint: str = CheckpointOption,
+    model: str = ModelOption,
+    pretrained: str = PretrainedOption,
+    epochs: int = typer.Option(5, help="Passes over the training captions."),
+    batch_size: int = typer.Option(128, help="Caption-video pairs per step (global, across GPUs)."),
+    lr_new: float = typer.Option(1e-4, help="Learning rate of the temporal encoder and LIM."),
+    lr_clip: float = typer.Option(1e-7, help="Learning rate of the CLIP towers."),
+    weight_decay: float = typer.Option(0.2, help="AdamW weight decay (not on biases, norms, embeddings)."),
+    warmup: float = typer.Option(0.1, help="Fraction of steps of linear warm-up before the cosine decay."),
+    grad_clip: float = typer.Option(1.0, help="Maximum gradient norm."),
+    num_queries: int = typer.Option(8, help="K, learnable queries of the LIM (new models only)."),
+    seed: int = typer.Option(0, help="Seed of the data order and initialisation."),
+    save_every: int = typer.Option(0, help="Also save last/ every N steps (0: at each epoch end)."),
+    restart: bool = typer.Option(False, "--restart", help="Ignore an existing last/ in --output and start from step 0."),
+    skip_missing: bool = SkipMissingOption,
+    device: str = DeviceOption,
+    workers: int = WorkersOption,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
+) -> None:
+    """Train GLSCL on a captioned dataset (reference recipe: AdamW, warm-up + cosine, 5 epochs).
+
+    Starts from CLIP weights (--model/--pretrained) or a GLSCL checkpoint, and
+    resumes from OUTPUT/last when it exists. The checkpoints in OUTPUT/best and
+    OUTPUT/last index directly: `glscl index ./videos --checkpoint OUTPUT/best`.
+    Multi-GPU: `torchrun --nproc-per-node N -m cli.app train ...`.
+    """
+    config = TrainJobConfig(
+        dataset=_dataset(dataset, annotations, videos, skip_missing),
+        output=output,
+        model=_spec(checkpoint, model, pretrained),
+        model_overrides={} if checkpoint else {"num_queries": num_queries},
+        train=TrainConfig(
+            epochs=epochs, batch_size=batch_size, lr_new=lr_new, lr_clip=lr_clip, weight_decay=weight_decay,
+            warmup_fraction=warmup, grad_clip=grad_clip, seed=seed, save_every_steps=save_every, loss=LossConfig(),
+        ),
+        train_split=split,
+        val_split=val_split,
+        device=device,
+        decode=DecodeConfig(workers=workers),
+        resume=not restart,
+    )
+    console = Console(stderr=True)
+    display = TrainDisplay(console, live=console.is_terminal and not quiet and not as_json, quiet=quiet or as_json)
+    try:
+        result, training, _validation = run_train(config, callbacks=display, on_video=display.decoded)
+    finally:
+        display.stop()
+    if as_json:
+        print(json.dumps({
+            "output": str(output), "steps": result.steps, "last": str(result.last_dir), "best": str(result.best_dir),
+            "best_r1": result.best_r1, "best_epoch": result.best_epoch, "train_clips": len(training.split.clips),
+            "skipped": training.split.skipped, "history": result.history,
+        }, indent=2))
+    elif not quiet:
+        best = f", best text-to-video R@1 {result.best_r1:.1f} at epoch {result.best_epoch + 1}" if result.best_r1 is not None else ""
+        Console().print(
+            f"trained {result.steps} steps on {len(training.split.clips)} clips"
+            + (f" ({training.split.skipped} skipped)" if training.split.skipped else "")
+            + f"{best}\ncheckpoint: {result.best_dir}  (glscl index PATH --checkpoint {result.best_dir})"
+        )
+
+
+class TrainDisplay:
+    """Rich progress for training: decoding, then steps with the three loss terms; plain lines off a terminal."""
+
+    def __init__(self, console: Console, live: bool, quiet: bool):
+        self.console = console
+        self.live = live
+        self.quiet = quiet
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True,
+        )
+        self.decode_task = None
+        self.train_task = None
+
+    def decoded(self) -> None:
+        if not self.live:
+            return
+        if self.decode_task is None:
+            self.bar.start()
+            self.decode_task = self.bar.add_task("decoding videos", total=None, info="")
+        self.bar.update(self.decode_task, advance=1)
+
+    def on_start(self, total_steps: int, start_step: int) -> None:
+        if start_step and not self.quiet:
+            self.console.print(f"resuming at step {start_step} of {total_steps}")
+        if self.live:
+            if self.decode_task is not None:
+                self.bar.remove_task(self.decode_task)
+            else:
+                self.bar.start()
+            self.train_task = self.bar.add_task("training", total=total_steps, completed=start_step, info="")
+
+    def on_step(self, log: StepLog) -> None:
+        if self.train_task is None:
+            return
+        info = (
+            f"epoch {log.epoch + 1}  loss {log.loss:.4f} (InfoNCE {log.contrastive:.4f}, "
+            f"diversity {log.diversity:.2e}, consistency {log.consistency:.2e})  lr {log.lr_new:.1e}"
+        )
+        self.bar.update(self.train_task, completed=log.step, info=info)
+
+    def on_epoch(self, epoch: int, report: EvalReport | None, is_best: bool) -> None:
+        if self.quiet:
+            return
+        text = f"epoch {epoch + 1} done"
+        if report is not None:
+            t2v = report.text_to_video
+            text += f": val R@1 {t2v['R@1']:.1f} R@5 {t2v['R@5']:.1f} R@10 {t2v['R@10']:.1f}" + (" (best)" if is_best else "")
+        self.console.print(text)
+
+    def stop(self) -> None:
+        if self.live:
+            self.bar.stop()
+
+
+def evaluate(
+    dataset: str = DatasetOption,
+    annotations: Path = AnnotationsOption,
+    videos: Path = VideosOption,
+    split: str = typer.Option("test", help="Split to evaluate."),
+    checkpoint: str = CheckpointOption,
+    model: str = ModelOption,
+    pretrained: str = PretrainedOption,
+    via_index: Path = ViaIndexOption,
+    cache: Path = CacheOption,
+    skip_missing: bool = SkipMissingOption,
+    device: str = DeviceOption,
+    workers: int = WorkersOption,
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON document."),
+) -> None:
+    """Text-to-video and video-to-text retrieval metrics (R@1/5/10, MdR, MnR) of a model on a dataset split."""
+    config = EvalJobConfig(
+        dataset=_dataset(dataset, annotations, videos, skip_missing),
+        split=split,
+        model=_spec(checkpoint, model, pretrained),
+        device=device,
+        decode=DecodeConfig(workers=workers),
+        cache_dir=cache,
+        via_index=via_index,
+    )
+    result = run_eval(config)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return
+    table = Table("direction", "R@1", "R@5", "R@10", "MdR", "MnR", title=f"{result.split_name}: "
+                  f"{result.in_memory.queries} queries, {result.in_memory.videos} videos", title_justify="left")
+    rows = [("text-to-video", result.in_memory.text_to_video), ("video-to-text", result.in_memory.video_to_text)]
+    if result.via_index is not None:
+        rows.append(("text-to-video via index", result.via_index.text_to_video))
+    for name, metrics in rows:
+        table.add_row(name, *(f"{metrics[k]:.1f}" for k in ("R@1", "R@5", "R@10", "MdR", "MnR")))
+    Console().print(table)
+    if result.skipped:
+        print(f"{result.skipped} clip(s) skipped (missing or undecodable videos)", file=sys.stderr)
+
+
+__all__ = ["evaluate", "train"]
