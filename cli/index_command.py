@@ -12,8 +12,8 @@ from rich.table import Table
 
 from cli.options import CheckpointOption, DeviceOption, IndexOption, ModelOption, PretrainedOption, index_dir
 from cli.progress import RichIndexProgress
-from glscl_index.video.workers import DecodeConfig
 from glscl_index.model_source import resolve_spec
+from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, IndexSummary, run_index
 
 EXIT_STRICT_FAILURES = 10
@@ -38,6 +38,11 @@ def index(
     batch_frames: int = typer.Option(256, help="Frames per model forward pass."),
     faiss_type: str = typer.Option("auto", "--faiss", help="FAISS index type: auto, flat, hnsw or ivfpq."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Start a fresh index (e.g. with another model); the old one stays readable until the first commit."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed",
+        help="Decode again the files that failed before although they did not change (e.g. after upgrading decord "
+        "or raising --timeout/--memory-limit); by default they stay failed and are counted in the summary.",
+    ),
     strict: bool = typer.Option(False, "--strict", help=f"Exit with {EXIT_STRICT_FAILURES} when any file failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary (errors still go to stderr)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
@@ -46,7 +51,8 @@ def index(
 
     Re-running brings the index up to date: new files are added, changed files
     re-embedded, deleted files dropped, moved files recognised by content, and
-    nothing unchanged is decoded again. Exit code 0 when the index was committed
+    nothing unchanged is decoded again (a file that failed stays failed until it
+    changes, or until --retry-failed). Exit code 0 when the index was committed
     (broken files are listed), non-zero when nothing could be committed.
     """
     directory = index_dir(index)
@@ -65,6 +71,7 @@ def index(
         batch_frames=batch_frames,
         faiss_type=faiss_type,
         rebuild=rebuild,
+        retry_failed=retry_failed,
     )
     console = Console(stderr=True)
     progress = RichIndexProgress(console) if console.is_terminal and not quiet and not as_json else None
@@ -97,3 +104,6 @@ def _print_summary(console: Console, directory: Path, summary: IndexSummary) -> 
         for failure in summary.failures:
             table.add_row(failure["path"], failure["reason"])
         console.print(table)
+    if summary.failed_not_retried:
+        # Files that failed in an earlier run and did not change since; the hint says how to try them again.
+        console.print(f"failed (unchanged, not retried): {summary.failed_not_retried} — try again with --retry-failed")

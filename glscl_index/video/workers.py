@@ -9,10 +9,14 @@ submitted.
 
 from __future__ import annotations
 
-import multiprocessing
+import contextlib
+import multiprocessing.context
 import os
 import resource
 import signal
+import sys
+import threading
+import types
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
@@ -93,11 +97,53 @@ def _decode_guarded(decode_fn, path: str, sampling: SamplingConfig) -> DecodedVi
         raise CorruptVideoError(f"decoding failed: {message}") from None
 
 
+# Serialises _parent_main_hidden: pebble starts workers from the caller's thread
+# and replaces dead ones from its manager thread.
+_MAIN_SWAP = threading.Lock()
+
+
+@contextlib.contextmanager
+def _parent_main_hidden():
+    """``sys.modules['__main__']`` is a bare module for the duration (a few ms: one process launch).
+
+    multiprocessing tells every child to re-run the parent's ``__main__`` so
+    that pickled ``__main__.something`` resolves there. For ``glscl`` or a
+    script that means importing torch, open_clip and the model code again in
+    each decoding worker: seconds of CPU before the first frame (on a 2-core
+    machine, time the model waits), ~300 MB per worker, paid again for every
+    worker that replaces a crashed or timed-out one. The forkserver was meant to
+    import ``__main__`` once for all children, which CPython < 3.13.1 never
+    did (gh-126631). Workers only run functions from importable modules, so a
+    bare ``__main__`` (no ``__file__``, no ``__spec__``) makes the child skip it.
+    """
+    with _MAIN_SWAP:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
+class _DecodeWorkerProcess(multiprocessing.context.ForkServerProcess):
+    """A forkserver child that does not re-import the parent's ``__main__`` (see ``_parent_main_hidden``)."""
+
+    @staticmethod
+    def _Popen(process_obj):
+        with _parent_main_hidden():
+            return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+
+
+class _DecodeWorkerContext(multiprocessing.context.ForkServerContext):
+    Process = _DecodeWorkerProcess
+
+
 class DecodePool:
     """Decodes files in worker processes; use as a context manager.
 
     ``decode_fn(path, sampling) -> DecodedVideo`` must be a module-level
-    function (it is pickled to the workers).
+    function of an importable module, not of the ``__main__`` script (it is
+    pickled to the workers, which do not import ``__main__``).
     """
 
     def __init__(
@@ -120,7 +166,7 @@ class DecodePool:
             max_workers=self.cfg.workers,
             initializer=_init_worker,
             initargs=(self.cfg.memory_limit_mb,),
-            context=multiprocessing.get_context("forkserver"),
+            context=_DecodeWorkerContext(),
         )
         return self
 

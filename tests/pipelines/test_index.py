@@ -1,5 +1,6 @@
 """The indexing job end to end on generated messy folders, with a tiny random-weight model."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -9,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from glscl_index.embedding import VideoEmbedder
 from glscl_index.store.reader import IndexReader
 from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
 from tests.conftest import tiny_model
 from tests.media import make_clip, make_messy_folder
-from tests.pipelines.decode_faults import crash_or_hang, must_not_decode as _must_not_decode
+from tests.pipelines.decode_faults import crash_or_hang, decode_then_touch
+from tests.pipelines.decode_faults import must_not_decode as _must_not_decode
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -86,6 +89,30 @@ def test_worker_killed_by_signal_and_hang_fail_alone(tmp_path, model):
     for name in ("ok1", "ok2", "ok3"):
         assert entries[str(videos / f"{name}.mp4")].status == "indexed"
     assert summary.failed == 2 and summary.added == 3
+
+
+def test_workers_keep_decoding_while_the_model_embeds(tmp_path, model, monkeypatch):
+    # The first video's forward pass waits until the second video is decoded; with
+    # one file in flight, only a pipeline that keeps taking decoded files while
+    # the model works gets there (a synchronous one gives up after 10 s).
+    videos, marker = tmp_path / "videos", tmp_path / "second-decoded"
+    make_clip(videos / "1-first.mp4", seconds=1)
+    make_clip(videos / "2-second.mp4", seconds=1)
+    original, overlapped = VideoEmbedder.embed, []
+
+    def embed_once_second_is_decoded(self, frames, counts):
+        deadline = time.monotonic() + 10
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        overlapped.append(marker.exists())
+        return original(self, frames, counts)
+
+    monkeypatch.setattr(VideoEmbedder, "embed", embed_once_second_is_decoded)
+    config = IndexJobConfig(
+        paths=[str(videos)], index_dir=tmp_path / "index", batch_frames=1, decode=DecodeConfig(workers=1, max_in_flight=1)
+    )
+    summary = run_index(config, model=model, decode_fn=functools.partial(decode_then_touch, str(marker), "2-second.mp4"))
+    assert summary.added == 2 and overlapped[0]
 
 
 WRITER = """

@@ -1,6 +1,9 @@
 """Isolated decoding: a worker killed by a signal, a hang and a memory blow-up fail one file each."""
 
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from glscl_index.errors import CorruptVideoError, DecodeCrashError, DecodeTimeoutError
 from glscl_index.video.decode import DecodedVideo
@@ -10,6 +13,7 @@ from tests.media import make_broken_files, make_clip
 from tests.video.faults import allocate_too_much, crash_or_hang
 
 SAMPLING = SamplingConfig(image_size=32)
+REPO = Path(__file__).resolve().parents[2]
 
 
 def copies(tmp_path, names):
@@ -83,3 +87,28 @@ def test_submission_is_bounded(tmp_path):
         next(results)
         assert len(pulled) == 2  # the first result was yielded once two files were in flight
         assert len(list(results)) == 7
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {repo!r})
+if __name__ != "__main__":  # a worker re-running the parent's script (and everything it imports)
+    open({marker!r}, "a").write(__name__ + "\\n")
+from glscl_index.video.sample import SamplingConfig
+from glscl_index.video.workers import DecodeConfig, DecodePool
+if __name__ == "__main__":
+    with DecodePool(DecodeConfig(workers=2), SamplingConfig(image_size=32)) as pool:
+        print(type(next(pool.imap([{clip!r}]))[1]).__name__)
+"""
+
+
+def test_workers_do_not_rerun_the_parents_script(tmp_path):
+    # `glscl` and the benchmarks import torch at the top; re-running that in each
+    # worker cost seconds of CPU before the first frame (CPython gh-126631).
+    clip, marker = copies(tmp_path, ["a"])[0], tmp_path / "reran"
+    script = tmp_path / "parent.py"
+    script.write_text(SCRIPT.format(repo=str(REPO), marker=str(marker), clip=clip))
+    done = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "DecodedVideo"
+    assert not marker.exists(), marker.read_text()
