@@ -15,8 +15,11 @@ def frame_weights(sentence: torch.Tensor, frames: torch.Tensor, mask: torch.Tens
     -> weights ``[Q, V, T]``, rows summing to 1 over real frames, 0 on padding.
     Raw (unnormalised) dot products, as in the paper.
     """
-    logits = torch.einsum("qd,vtd->qvt", sentence, frames) / tau
-    logits = logits.masked_fill(~mask.unsqueeze(0), float("-inf"))
+    return _weights_from_dots(torch.einsum("qd,vtd->qvt", sentence, frames), mask, tau)
+
+
+def _weights_from_dots(dots: torch.Tensor, mask: torch.Tensor, tau: float) -> torch.Tensor:
+    logits = (dots / tau).masked_fill(~mask.unsqueeze(0), float("-inf"))
     return torch.softmax(logits, dim=-1)
 
 
@@ -30,8 +33,8 @@ def global_similarity(
     and |g|^2 = a^T (V V^T) a with the small per-video Gram matrix ``[V, T, T]``;
     this keeps the cost at O(Q V T (D + T)) with no ``[Q, V, D]`` intermediate.
     """
-    weights = frame_weights(sentence, frames, mask, tau)
     dots = torch.einsum("qd,vtd->qvt", sentence, frames)
+    weights = _weights_from_dots(dots, mask, tau)
     numerator = (weights * dots).sum(-1)
     gram = torch.einsum("vtd,vsd->vts", frames, frames)
     pooled_sq = torch.einsum("qvt,vts,qvs->qv", weights, gram, weights)
