@@ -114,17 +114,20 @@ class Searcher:
         return ranked
 
     def _unit_tensors(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """rows ``[V]`` -> frames ``[V, T, D]``, mask ``[V, T]``, concepts ``[V, K, D]`` (float32; only these rows are read)."""
         units = self.reader.units
         frames = torch.from_numpy(units.frame_features[rows]).to(self.device, torch.float32)
-        mask = torch.from_numpy(units.frame_mask()[rows]).to(self.device)
+        valid = np.arange(units.timestamps_s.shape[1])[None, :] < units.num_frames[rows][:, None]
+        mask = torch.from_numpy(valid).to(self.device)
         concepts = None
         if not self.model.zero_shot:
             concepts = torch.from_numpy(units.visual_concepts[rows]).to(self.device, torch.float32)
         return frames, mask, concepts
 
     @torch.inference_mode()
-    def _score_one(self, text: TextEmbedding, q: int, rows: np.ndarray):
-        frames, mask, concepts = self._unit_tensors(rows)
+    def _score_one(self, text: TextEmbedding, q: int, unit_tensors):
+        """Query q against the units of ``unit_tensors`` -> (total, frame weights, sim1, sim2) numpy rows ``[V]``."""
+        frames, mask, concepts = unit_tensors
         text_concepts = None if text.concepts is None else text.concepts[q : q + 1]
         result = glscl_score(
             text.sentence[q : q + 1], frames, mask, text_concepts, concepts,
@@ -140,17 +143,19 @@ class Searcher:
 
     def _score_candidates(self, text: TextEmbedding, rows: np.ndarray):
         """Exact scores of each query's own candidates: ``[Q, N]`` (rows of -1 score -inf)."""
-        parts = [self._score_one(text, q, np.where(rows[q] >= 0, rows[q], 0)) for q in range(rows.shape[0])]
+        parts = [
+            self._score_one(text, q, self._unit_tensors(np.where(rows[q] >= 0, rows[q], 0))) for q in range(rows.shape[0])
+        ]
         return self._stack(parts, rows)
 
     def _score_all(self, text: TextEmbedding):
-        """Exact scores of every unit for every query, in chunks of units: ``[Q, N_units]``."""
+        """Exact scores of every unit for every query, in chunks of units (each read once): ``[Q, N_units]``."""
         total = len(self.reader.units)
         per_query = [[] for _ in range(text.sentence.shape[0])]
         for start in range(0, total, EXHAUSTIVE_CHUNK):
-            rows = np.arange(start, min(total, start + EXHAUSTIVE_CHUNK))
+            chunk = self._unit_tensors(np.arange(start, min(total, start + EXHAUSTIVE_CHUNK)))
             for q in range(len(per_query)):
-                per_query[q].append(self._score_one(text, q, rows))
+                per_query[q].append(self._score_one(text, q, chunk))
         parts = [tuple(_concat([p[i] for p in chunks]) for i in range(4)) for chunks in per_query]
         return self._stack(parts, None)
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from glscl_index.errors import IndexCorruptError, IndexNotFoundError
 from glscl_index.store.schema import IndexDims
 
-FORMAT_VERSION = 1
+# 2: Arrow IPC shards and a persisted FAISS file; format-1 indexes (Parquet shards, FAISS built on open) still read.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PREVIOUS = "manifest.prev.json"
 
@@ -39,6 +40,7 @@ class Manifest:
     faiss_type: str
     shards: list[ShardRef]
     catalog: str  # file name of this generation's catalog ("" before the first commit)
+    faiss_file: str = ""  # this generation's FAISS index over the live units' keys, rows in reader order ("" = none)
     updated_at: float = 0.0
     format_version: int = FORMAT_VERSION
 
@@ -48,7 +50,9 @@ class Manifest:
 
     def files(self) -> set[str]:
         names = {f"shards/{s.name}" for s in self.shards}
-        return names | ({self.catalog} if self.catalog else set())
+        # Each Parquet shard may have its memory-mappable Arrow copy (see store/shards.py).
+        names |= {f"shards/{Path(s.name).with_suffix('.arrow')}" for s in self.shards}
+        return names | {name for name in (self.catalog, self.faiss_file) if name}
 
     def to_json(self) -> str:
         return json.dumps(
@@ -61,6 +65,7 @@ class Manifest:
                 "faiss_type": self.faiss_type,
                 "shards": [{"name": s.name, "rows": s.rows, "dead": s.dead} for s in self.shards],
                 "catalog": self.catalog,
+                "faiss_file": self.faiss_file,
                 "updated_at": self.updated_at,
             }
         )
@@ -79,6 +84,7 @@ class Manifest:
                 faiss_type=str(data["faiss_type"]),
                 shards=[ShardRef(str(s["name"]), int(s["rows"]), [int(r) for r in s["dead"]]) for s in data["shards"]],
                 catalog=str(data["catalog"]),
+                faiss_file=str(data.get("faiss_file", "")),
                 updated_at=float(data.get("updated_at", 0.0)),
                 format_version=int(data["format_version"]),
             )

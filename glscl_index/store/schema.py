@@ -28,9 +28,67 @@ ARRAY_FIELDS = (
 )
 
 
+class StackedRows:
+    """A read-only ``[N, *row_shape]`` array stitched from parts ``[n_i, *row_shape]`` and a row selection.
+
+    The parts are typically views of memory-mapped shard files, so nothing is read
+    until rows are indexed, and then only those rows are copied: a search touches the
+    features of its ~200 candidates, not the whole index. ``rows`` (int64 ``[N]``)
+    picks physical rows of the stacked parts (live rows of shards with dead ones).
+    """
+
+    def __init__(self, parts: list[np.ndarray], rows: np.ndarray | None = None):
+        self.parts = parts
+        self._starts = np.cumsum([0] + [len(p) for p in parts])
+        self._rows = rows
+        self.dtype = parts[0].dtype
+        self.shape = (int(self._starts[-1]) if rows is None else len(rows), *parts[0].shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __getitem__(self, index) -> np.ndarray:
+        """Rows by int, slice, bool mask or int array (numpy semantics, first axis only)."""
+        if np.isscalar(index):
+            return self._gather(self._physical(np.array([index])))[0]
+        return self._gather(self._physical(index))
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        everything = self[:]
+        return everything if dtype is None else everything.astype(dtype)
+
+    def _physical(self, index) -> np.ndarray:
+        """Row numbers into the stacked parts, int64 ``[M]``, for a slice, bool mask or int array over ``[N]``."""
+        if isinstance(index, slice):
+            selected = np.arange(*index.indices(len(self)))
+        else:
+            selected = np.asarray(index)
+            if selected.dtype == bool:
+                selected = np.flatnonzero(selected)
+            else:
+                selected = np.where(selected < 0, selected + len(self), selected)
+        return selected if self._rows is None else self._rows[selected]
+
+    def _gather(self, physical: np.ndarray) -> np.ndarray:
+        out = np.empty((len(physical), *self.shape[1:]), self.dtype)
+        part_of = np.searchsorted(self._starts, physical, side="right") - 1
+        for part in np.unique(part_of):
+            hits = part_of == part
+            out[hits] = self.parts[part][physical[hits] - self._starts[part]]
+        return out
+
+
 @dataclass
 class UnitBatch:
-    """Columnar batch of N units."""
+    """Columnar batch of N units.
+
+    In a batch read from an index the three large columns are ``StackedRows``
+    (rows read on demand); indexing them with row numbers gives numpy arrays.
+    """
 
     unit_id: np.ndarray  # str [N], f"{video_id}:{segment_index}"
     video_id: np.ndarray  # str [N]
@@ -43,9 +101,9 @@ class UnitBatch:
     end_s: np.ndarray  # float32 [N] seconds
     num_frames: np.ndarray  # int32 [N] valid frames
     timestamps_s: np.ndarray  # float32 [N, T] seconds, 0 beyond num_frames
-    frame_features: np.ndarray  # float16 [N, T, D]
-    visual_concepts: np.ndarray  # float16 [N, K, D]
-    global_keys: np.ndarray  # float32 [N, G]
+    frame_features: np.ndarray | StackedRows  # float16 [N, T, D]
+    visual_concepts: np.ndarray | StackedRows  # float16 [N, K, D]
+    global_keys: np.ndarray | StackedRows  # float32 [N, G]
     fingerprint: str
 
     def __len__(self) -> int:

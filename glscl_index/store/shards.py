@@ -1,8 +1,18 @@
-"""Parquet shards (one row per unit) and the catalog file, converted without per-row loops."""
+"""Shards (one row per unit) and the catalog file, converted without per-row loops.
+
+A shard is a Parquet file: the storage contract (DESIGN.md §3), readable by
+any Parquet tool. Beside it the writer puts the same rows as an uncompressed
+Arrow IPC file (``.arrow``), a derived copy that a reader memory-maps so that a
+search reads the features of its few candidate rows without decoding the
+rest; Parquet cannot be read that way. Without the copy (an index written
+before it existed, or a damaged copy), the Parquet shard is read into memory.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -11,61 +21,125 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from glscl_index.errors import IndexCorruptError
-from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
+from glscl_index.store.schema import CatalogEntry, IndexDims, StackedRows, UnitBatch
 
+SHARD_SUFFIX = ".parquet"
+MAPPED_SUFFIX = ".arrow"
 SCALAR_COLUMNS = {
     "unit_id": pa.string(), "video_id": pa.string(), "path": pa.string(), "size": pa.int64(),
     "mtime_ns": pa.int64(), "content_hash": pa.string(), "segment_index": pa.int32(),
     "start_s": pa.float32(), "end_s": pa.float32(), "num_frames": pa.int32(),
 }
-# Fixed-size arrays are stored flat as FixedSizeList so loading is a reshape.
+# Fixed-size arrays are stored flat as FixedSizeList so loading is a reshape (of a memory-mapped buffer).
 ARRAY_COLUMNS = {
     "timestamps_s": pa.float32(), "frame_features": pa.float16(),
     "visual_concepts": pa.float16(), "global_keys": pa.float32(),
 }
+# Read on demand (StackedRows over the memory map); the other columns are small and loaded.
+LAZY_COLUMNS = ("frame_features", "visual_concepts", "global_keys")
 
 
-def _fixed(array: np.ndarray, value_type: pa.DataType) -> pa.FixedSizeListArray:
-    width = int(np.prod(array.shape[1:]))
-    flat = pa.array(np.ascontiguousarray(array).reshape(-1), type=value_type)
-    return pa.FixedSizeListArray.from_arrays(flat, width)
+def _row_shapes(dims: IndexDims) -> dict[str, tuple[int, ...]]:
+    return {
+        "timestamps_s": (dims.frames,), "frame_features": (dims.frames, dims.dim),
+        "visual_concepts": (dims.concepts, dims.dim), "global_keys": (dims.key_dim,),
+    }
 
 
-def write_shard(path: Path, batch: UnitBatch) -> None:
-    """Write a batch as one Parquet file (temp name, fsync, rename)."""
+def shard_schema(dims: IndexDims) -> pa.Schema:
+    """Zero-shot indexes (K = 0) store no concepts column."""
+    arrays = [
+        (name, pa.list_(kind, int(np.prod(_row_shapes(dims)[name]))))
+        for name, kind in ARRAY_COLUMNS.items() if np.prod(_row_shapes(dims)[name])
+    ]
+    return pa.schema([*SCALAR_COLUMNS.items(), *arrays, ("fingerprint", pa.string())])
+
+
+def _record_batch(batch: UnitBatch, schema: pa.Schema) -> pa.RecordBatch:
     columns = {name: pa.array(getattr(batch, name), type=kind) for name, kind in SCALAR_COLUMNS.items()}
-    columns.update(
-        {name: _fixed(getattr(batch, name), kind) for name, kind in ARRAY_COLUMNS.items() if getattr(batch, name).size or not len(batch)}
-    )
+    for name, kind in ARRAY_COLUMNS.items():
+        if name in schema.names:
+            flat = np.ascontiguousarray(getattr(batch, name)).reshape(-1)  # StackedRows are read here
+            columns[name] = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=kind), schema.field(name).type.list_size)
     columns["fingerprint"] = pa.array(np.full(len(batch), batch.fingerprint, dtype=object), type=pa.string())
+    return pa.RecordBatch.from_pydict(columns, schema=schema)
+
+
+def mapped_copy(path: Path) -> Path:
+    """The memory-mappable Arrow copy of Parquet shard ``path``."""
+    return path.with_suffix(MAPPED_SUFFIX)
+
+
+def write_shard(path: Path, batches: Iterable[UnitBatch], dims: IndexDims) -> int:
+    """Stream batches into the Parquet shard and its Arrow copy (temp names, fsync, rename); returns the rows.
+
+    Batches are written one at a time, so merging large shards needs memory for one batch only.
+    The copy is renamed into place first: a published shard always has a complete copy or none.
+    """
+    schema = shard_schema(dims)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(pa.table(columns), tmp, compression="zstd")
-    _fsync_file(tmp)
-    os.replace(tmp, path)
+    mapped = mapped_copy(path)
+    tmp_mapped = mapped.with_name(mapped.name + ".tmp")
+    rows = 0
+    with pq.ParquetWriter(str(tmp), schema) as parquet, pa.OSFile(str(tmp_mapped), "wb") as sink, \
+            pa.ipc.new_file(sink, schema) as arrow:
+        for batch in batches:
+            if len(batch):
+                record = _record_batch(batch, schema)
+                parquet.write_batch(record)
+                arrow.write_batch(record)
+                rows += len(batch)
+    for written, final in ((tmp_mapped, mapped), (tmp, path)):
+        _fsync_file(written)
+        os.replace(written, final)
+    return rows
 
 
 def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
+    """Scalar columns are loaded; features, concepts and keys stay in the memory map until rows are indexed."""
     try:
-        table = pq.read_table(path)
+        table = _open_table(path)
         rows = table.num_rows
         data = {name: table.column(name).to_numpy(zero_copy_only=False) for name in SCALAR_COLUMNS}
-        shapes = {
-            "timestamps_s": (dims.frames,), "frame_features": (dims.frames, dims.dim),
-            "visual_concepts": (dims.concepts, dims.dim), "global_keys": (dims.key_dim,),
-        }
-        for name, shape in shapes.items():
-            if int(np.prod(shape)) == 0:  # zero-shot indexes store no concepts column
+        for name, shape in _row_shapes(dims).items():
+            if int(np.prod(shape)) == 0:
                 data[name] = np.zeros((rows, *shape), np.float16)
-                continue
-            values = table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-            data[name] = values.reshape((rows, *shape))
+            elif name in LAZY_COLUMNS:
+                data[name] = StackedRows(_chunk_views(table.column(name), shape))
+            else:
+                data[name] = table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape((rows, *shape))
     except FileNotFoundError:
-        raise
+        # pyarrow's error carries no file name; the reader reports which file vanished.
+        raise FileNotFoundError(errno.ENOENT, "shard file is missing", str(path)) from None
     except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
         raise IndexCorruptError(f"shard {path.name} is damaged: {str(exc).splitlines()[0][:200]}") from exc
     for name in ("unit_id", "video_id", "path", "content_hash"):
         data[name] = data[name].astype(object)
     return UnitBatch(**data, fingerprint=fingerprint)
+
+
+def _open_table(path: Path) -> pa.Table:
+    # The Parquet footer is read even when the copy serves the rows (a few KB):
+    # a damaged shard is reported, not hidden behind its copy.
+    rows = pq.read_metadata(path).num_rows
+    mapped = mapped_copy(path)
+    if mapped.is_file():
+        try:
+            table = pa.ipc.open_file(pa.memory_map(str(mapped), "r")).read_all()
+            if table.num_rows == rows:
+                return table
+        except (OSError, pa.ArrowException):
+            pass  # only a copy: the Parquet shard below is the record
+    return pq.read_table(path)
+
+
+def _chunk_views(column: pa.ChunkedArray, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Zero-copy numpy views ``[n_i, *shape]`` of a FixedSizeList column's record batches."""
+    views = [
+        chunk.flatten().to_numpy(zero_copy_only=True).reshape((len(chunk), *shape))
+        for chunk in column.chunks if len(chunk)
+    ]
+    return views or [np.zeros((0, *shape), column.type.value_type.to_pandas_dtype())]
 
 
 def write_catalog(path: Path, entries: list[CatalogEntry]) -> None:

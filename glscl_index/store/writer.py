@@ -1,7 +1,7 @@
 """Writing an index: stage units and catalog rows, then publish a new generation atomically.
 
-Commit order: new shard and catalog files are written and fsynced first, then
-the manifest is replaced atomically (the commit point), then files that
+Commit order: new shard, catalog and FAISS files are written and fsynced first,
+then the manifest is replaced atomically (the commit point), then files that
 neither this generation nor the previous one names are deleted. A crash at any
 instant leaves the last published manifest and every file it names intact.
 """
@@ -12,18 +12,20 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+import faiss
 import numpy as np
-import pyarrow.parquet as pq
 
 from glscl_index.errors import IndexMismatchError, IndexNotFoundError
-from glscl_index.store.faiss_index import choose_type
+from glscl_index.store import faiss_index
 from glscl_index.store.lock import WriterLock
 from glscl_index.store.manifest import Manifest, ShardRef, publish_manifest, read_manifest
+from glscl_index.store.reader import load_units
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
-from glscl_index.store.shards import read_catalog, read_shard, write_catalog, write_shard
+from glscl_index.store.shards import SHARD_SUFFIX, read_catalog, read_shard, write_catalog, write_shard
 
 MAX_SHARDS = 16  # more than this and small shards are merged
 MAX_DEAD_FRACTION = 0.3  # a shard with more dead rows than this is rewritten
+MERGE_CHUNK = 16384  # rows copied at a time when merging shards (bounds the writer's memory)
 
 
 class IndexWriter:
@@ -44,7 +46,7 @@ class IndexWriter:
         faiss_type: str = "auto", rebuild: bool = False,
     ) -> "IndexWriter":
         root = Path(root)
-        choose_type(0, faiss_type)  # validate early
+        faiss_index.choose_type(0, dims.key_dim, faiss_type)  # validate early
         (root / "shards").mkdir(parents=True, exist_ok=True)
         lock = WriterLock(root)
         lock.acquire()
@@ -116,29 +118,61 @@ class IndexWriter:
         generation = self.manifest.generation + 1
         shards = [self._mark_dead(s) for s in self.manifest.shards]
         keep, merge = self._compaction_split(shards)
-        batches = [self._live_rows(s) for s in merge] + self._staged
-        batches = [b for b in batches if len(b)]
-        if batches:
-            name = f"shard-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
-            merged = UnitBatch.concat(batches)
-            write_shard(self.root / "shards" / name, merged)
-            keep.append(ShardRef(name, len(merged), []))
+        if merge or self._staged:
+            name = f"shard-{generation:06d}-{uuid.uuid4().hex[:8]}{SHARD_SUFFIX}"
+            rows = write_shard(self.root / "shards" / name, self._new_shard_batches(merge), self.manifest.dims)
+            if rows:  # an empty file is left to garbage collection
+                keep.append(ShardRef(name, rows, []))
         catalog_name = f"catalog-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
         write_catalog(self.root / catalog_name, sorted(self.catalog.values(), key=lambda e: e.path))
         manifest = Manifest(
             generation, self.manifest.fingerprint, self.manifest.model_config, self.manifest.dims,
             self.manifest.faiss_type, keep, catalog_name,
         )
+        manifest.faiss_file = self._write_faiss(manifest)
         publish_manifest(self.root, manifest, self._previous)
         self._collect_garbage(manifest, self._previous)
         self._previous, self.manifest = manifest, manifest
         self._staged, self._dead_ids, self._catalog_dirty = [], set(), False
         return manifest
 
+    def _new_shard_batches(self, merge: list[ShardRef]) -> Iterable[UnitBatch]:
+        """Live rows of the shards being merged, a chunk at a time, then the staged units."""
+        for shard in merge:
+            batch = read_shard(self.root / "shards" / shard.name, self.manifest.dims, self.manifest.fingerprint)
+            live = np.setdiff1d(np.arange(shard.rows), np.asarray(shard.dead, dtype=np.int64))
+            for start in range(0, len(live), MERGE_CHUNK):
+                yield batch.take(live[start : start + MERGE_CHUNK])
+        yield from self._staged
+
+    def _write_faiss(self, manifest: Manifest) -> str:
+        """Build the FAISS index over the new generation's live keys (reader row order); its file name, "" if empty."""
+        keys = load_units(self.root, manifest).global_keys
+        if len(keys) == 0:
+            return ""
+        previous, kept_rows = self._previous_faiss(manifest)
+        index = faiss_index.build_index(keys, manifest.faiss_type, previous, kept_rows)
+        name = f"faiss-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.index"
+        faiss_index.write_index(index, self.root / name)
+        return name
+
+    def _previous_faiss(self, manifest: Manifest) -> tuple[faiss.Index | None, int]:
+        """The committed generation's index and how many of its rows lead the new row order unchanged
+        (all of them when shards were only appended, else 0: only its training is reusable)."""
+        committed = self.manifest
+        if not committed.faiss_file:
+            return None, 0
+        try:
+            index = faiss.read_index(str(self.root / committed.faiss_file))
+        except (RuntimeError, OSError):
+            return None, 0  # damaged or gone: the keys in the shards rebuild it
+        appended = manifest.shards[: len(committed.shards)] == committed.shards
+        return index, committed.live_units if appended else 0
+
     def _shard_video_ids(self, shard: ShardRef) -> np.ndarray:
         if shard.name not in self._video_ids:
-            table = pq.read_table(self.root / "shards" / shard.name, columns=["video_id"])
-            self._video_ids[shard.name] = table.column("video_id").to_numpy(zero_copy_only=False).astype(object)
+            batch = read_shard(self.root / "shards" / shard.name, self.manifest.dims, self.manifest.fingerprint)
+            self._video_ids[shard.name] = batch.video_id
         return self._video_ids[shard.name]
 
     def _mark_dead(self, shard: ShardRef) -> ShardRef:
@@ -157,14 +191,11 @@ class IndexWriter:
             keep = keep[: MAX_SHARDS // 2]
         return keep, merge
 
-    def _live_rows(self, shard: ShardRef) -> UnitBatch:
-        batch = read_shard(self.root / "shards" / shard.name, self.manifest.dims, self.manifest.fingerprint)
-        return batch.take(np.setdiff1d(np.arange(shard.rows), np.asarray(shard.dead, dtype=np.int64)))
-
     def _collect_garbage(self, current: Manifest, previous: Manifest | None) -> None:
         """Delete files named by neither the new nor the previous generation, and crashed writers' temp files."""
         wanted = current.files() | (previous.files() if previous else set())
-        candidates = list(self.root.glob("catalog-*.parquet")) + list((self.root / "shards").glob("*"))
+        candidates = list(self.root.glob("catalog-*.parquet")) + list(self.root.glob("faiss-*.index"))
+        candidates += list((self.root / "shards").glob("*"))
         candidates += list(self.root.glob("*.tmp"))
         for path in candidates:
             if str(path.relative_to(self.root)) not in wanted:
