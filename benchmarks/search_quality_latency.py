@@ -30,15 +30,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glscl_index.model.checkpoint import ModelSpec, create_random_model, load_model_and_fingerprint  # noqa: E402
-from glscl_index.model.glscl import TextEmbedding  # noqa: E402
-from glscl_index.model.keys import query_keys, video_keys  # noqa: E402
-from glscl_index.search import SearchConfig, Searcher  # noqa: E402
-from glscl_index.store import faiss_index  # noqa: E402
-from glscl_index.store.reader import IndexReader  # noqa: E402
-from glscl_index.store.schema import UnitBatch  # noqa: E402
-from glscl_index.store.writer import IndexWriter  # noqa: E402
-from pipelines.index import index_dims, model_config_record  # noqa: E402
+from glscl_index.model.checkpoint import (
+    ModelSpec,
+    create_random_model,
+    load_model_and_fingerprint,
+)
+from glscl_index.model.glscl import TextEmbedding
+from glscl_index.model.keys import query_keys, video_keys
+from glscl_index.search import SearchConfig, Searcher
+from glscl_index.store import faiss_index
+from glscl_index.store.reader import IndexReader
+from glscl_index.store.schema import UnitBatch
+from glscl_index.store.writer import IndexWriter
+from pipelines.index import index_dims, model_config_record
 
 D, T, K = 512, 12, 8
 REPO = Path(__file__).resolve().parents[1]

@@ -71,7 +71,7 @@ class Manifest:
         )
 
     @classmethod
-    def from_json(cls, text: str, source: str) -> "Manifest":
+    def from_json(cls, text: str, source: str) -> Manifest:
         try:
             data = json.loads(text)
             if data.get("format_version", 0) > FORMAT_VERSION:

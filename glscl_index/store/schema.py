@@ -18,7 +18,7 @@ class IndexDims:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "IndexDims":
+    def from_dict(cls, data: dict) -> IndexDims:
         return cls(**{f.name: int(data[f.name]) for f in fields(cls)})
 
 
@@ -110,7 +110,7 @@ class UnitBatch:
         return len(self.unit_id)
 
     @classmethod
-    def empty(cls, dims: IndexDims, fingerprint: str) -> "UnitBatch":
+    def empty(cls, dims: IndexDims, fingerprint: str) -> UnitBatch:
         strings = np.array([], dtype=object)
         return cls(
             unit_id=strings, video_id=strings.copy(), path=strings.copy(),
@@ -123,12 +123,12 @@ class UnitBatch:
         )
 
     @classmethod
-    def concat(cls, batches: list["UnitBatch"]) -> "UnitBatch":
+    def concat(cls, batches: list[UnitBatch]) -> UnitBatch:
         first = batches[0]
         columns = {name: np.concatenate([getattr(b, name) for b in batches]) for name in ARRAY_FIELDS}
         return cls(**columns, fingerprint=first.fingerprint)
 
-    def take(self, rows: np.ndarray) -> "UnitBatch":
+    def take(self, rows: np.ndarray) -> UnitBatch:
         return UnitBatch(**{name: getattr(self, name)[rows] for name in ARRAY_FIELDS}, fingerprint=self.fingerprint)
 
     def frame_mask(self) -> np.ndarray:

@@ -18,10 +18,21 @@ import numpy as np
 from glscl_index.errors import IndexMismatchError, IndexNotFoundError
 from glscl_index.store import faiss_index
 from glscl_index.store.lock import WriterLock
-from glscl_index.store.manifest import Manifest, ShardRef, publish_manifest, read_manifest
+from glscl_index.store.manifest import (
+    Manifest,
+    ShardRef,
+    publish_manifest,
+    read_manifest,
+)
 from glscl_index.store.reader import load_units
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
-from glscl_index.store.shards import SHARD_SUFFIX, read_catalog, read_shard, write_catalog, write_shard
+from glscl_index.store.shards import (
+    SHARD_SUFFIX,
+    read_catalog,
+    read_shard,
+    write_catalog,
+    write_shard,
+)
 
 MAX_SHARDS = 16  # more than this and small shards are merged
 MAX_DEAD_FRACTION = 0.3  # a shard with more dead rows than this is rewritten
@@ -44,7 +55,7 @@ class IndexWriter:
     def open(
         cls, root: str | Path, *, fingerprint: str, model_config: dict, dims: IndexDims,
         faiss_type: str = "auto", rebuild: bool = False,
-    ) -> "IndexWriter":
+    ) -> IndexWriter:
         root = Path(root)
         faiss_index.choose_type(0, dims.key_dim, faiss_type)  # validate early
         (root / "shards").mkdir(parents=True, exist_ok=True)
@@ -77,7 +88,7 @@ class IndexWriter:
             lock.release()
             raise
 
-    def __enter__(self) -> "IndexWriter":
+    def __enter__(self) -> IndexWriter:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,7 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from glscl_index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
+from glscl_index.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
 from glscl_index.store.writer import IndexWriter
