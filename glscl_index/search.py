@@ -131,7 +131,7 @@ class Searcher:
         text_concepts = None if text.concepts is None else text.concepts[q : q + 1]
         result = glscl_score(
             text.sentence[q : q + 1], frames, mask, text_concepts, concepts,
-            self.config.temperature, self.config.local_weight,
+            self.config.pooling_temperature, self.config.local_weight,
         )
         local = None if result.local is None else result.local[0].cpu().numpy()
         return (
