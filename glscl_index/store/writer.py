@@ -158,6 +158,11 @@ class IndexWriter:
 
     def _write_faiss(self, manifest: Manifest) -> str:
         """Build the FAISS index over the new generation's live keys (reader row order); its file name, "" if empty."""
+        committed = self.manifest
+        if committed.faiss_file and manifest.shards == committed.shards and manifest.faiss_type == committed.faiss_type:
+            # Only the catalog changed (e.g. a scheduled run that found a new broken file):
+            # the same units, so the same index file serves the new generation.
+            return committed.faiss_file
         keys = load_units(self.root, manifest).global_keys
         if len(keys) == 0:
             return ""

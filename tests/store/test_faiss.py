@@ -13,7 +13,7 @@ from glscl_index.errors import IndexCorruptError
 from glscl_index.store import faiss_index, shards
 from glscl_index.store.manifest import Manifest, ShardRef
 from glscl_index.store.reader import IndexReader
-from glscl_index.store.schema import IndexDims
+from glscl_index.store.schema import CatalogEntry, IndexDims
 from tests.store.test_store import DIMS, assert_batches_equal, make_batch, open_writer
 
 WIDE = IndexDims(frames=2, dim=8, concepts=0, key_dim=64)
@@ -129,3 +129,13 @@ def test_format_1_index_with_parquet_shard_is_read_and_upgraded(tmp_path):
     reader = IndexReader.open(tmp_path)
     assert upgraded.format_version == 2 and upgraded.faiss_file and len(reader.units) == 16
     assert np.array_equal(reader.key_index.reconstruct_n(0, 16), np.asarray(reader.units.global_keys))
+
+
+def test_catalog_only_commit_reuses_the_faiss_file(tmp_path):
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(4))
+        first = writer.commit()
+        writer.set_catalog_entries([CatalogEntry("/x.mp4", 0, 0, "", "", "failed", "empty file (0 bytes)", 0, 0.0)])
+        second = writer.commit()
+    assert second.generation == first.generation + 1
+    assert second.faiss_file == first.faiss_file and (tmp_path / first.faiss_file).is_file()
