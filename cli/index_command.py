@@ -36,7 +36,7 @@ def index(
     single_unit_max: float = typer.Option(60.0, help="Videos up to this many seconds are indexed as one unit."),
     commit_every: int = typer.Option(100, help="Commit after this many videos (a crash loses at most this many)."),
     batch_frames: int = typer.Option(256, help="Frames per model forward pass."),
-    faiss_type: str = typer.Option("auto", "--faiss", help="FAISS index type: auto (by size), flat (exact), hnsw, ivf or ivfpq."),
+    faiss_type: str = typer.Option("auto", "--faiss", help="FAISS index type: auto (by size), flat (exact), flat16 (float16 keys), hnsw, ivf or ivfpq."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Start a fresh index (e.g. with another model); the old one stays readable until the first commit."),
     retry_failed: bool = typer.Option(
         False, "--retry-failed",

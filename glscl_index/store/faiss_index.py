@@ -1,8 +1,11 @@
 """FAISS over the global keys (inner product): built by the writer at commit, stored as one file per generation.
 
 The type fits the collection (``choose_type``): exact flat search while its
-float32 keys stay small, IVF with 8-bit scalar-quantised codes beyond that, IVF
-with product-quantised codes when even one byte per key dimension is too much.
+float32 keys stay small, then flat search over float16 keys (exact up to
+float16 rounding, half the memory), then IVF with product-quantised codes
+when even that is too much; IVF with 8-bit scalar-quantised codes by override.
+Flat types come first because on isotropic keys IVF recalled only 0.34 of the
+exhaustive top 10 at 1M units (docs/benchmarks.md): correct before fast.
 HNSW is offered by override (it keeps every float32 key and its build is slow on
 CPU at ViT-B/32 key widths, so ``auto`` never picks it). Approximate types only
 feed candidates to the exact rerank, which is what keeps the final ranking exact.
@@ -17,10 +20,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-FAISS_TYPES = ("auto", "flat", "hnsw", "ivf", "ivfpq")
+FAISS_TYPES = ("auto", "flat", "flat16", "hnsw", "ivf", "ivfpq")
 # Flat scans N x G float32 keys per query and holds them in memory: 2 GiB is ~116k units of
 # ViT-B/32 trained keys (G = 4608), ~1M zero-shot ones (G = 512); beyond, IVF answers faster.
 FLAT_MAX_BYTES = 2 << 30
+# Flat over float16 keys: 16 GiB is ~1.86M trained ViT-B/32 units (memory-mapped, scanned per query).
+FLAT16_MAX_BYTES = 16 << 30
 # IVF-SQ8 holds N x G bytes (4.6 GB for 1M trained ViT-B/32 units); beyond this, PQ codes (G / 16 bytes per unit).
 SQ8_MAX_BYTES = 8 << 30
 HNSW_NEIGHBOURS = 32
@@ -39,7 +44,7 @@ def choose_type(num_units: int, key_dim: int, requested: str) -> str:
         return requested
     if num_units * key_dim * 4 <= FLAT_MAX_BYTES:
         return "flat"
-    return "ivf" if num_units * key_dim <= SQ8_MAX_BYTES else "ivfpq"
+    return "flat16" if num_units * key_dim * 2 <= FLAT16_MAX_BYTES else "ivfpq"
 
 
 def inverted_lists(num_units: int) -> int:
@@ -58,6 +63,7 @@ def new_index(kind: str, num_units: int, key_dim: int) -> faiss.Index:
     lists = inverted_lists(num_units)
     factory = {
         "flat": "Flat",
+        "flat16": "SQfp16",
         "hnsw": f"HNSW{HNSW_NEIGHBOURS}",
         "ivf": f"IVF{lists},SQ8",
         "ivfpq": f"IVF{lists},PQ{key_dim // _pq_subvector(key_dim)}",
@@ -78,6 +84,8 @@ def kind_of(index: faiss.Index) -> str:
         return "ivfpq"
     if isinstance(index, faiss.IndexIVF):
         return "ivf"
+    if isinstance(index, faiss.IndexScalarQuantizer):
+        return "flat16"
     return "flat"
 
 
@@ -109,7 +117,8 @@ def build_index(keys, faiss_type: str, previous: faiss.Index | None = None, kept
     else:
         index, kept_rows = new_index(kind, num_units, key_dim), 0
         if not index.is_trained:
-            index.train(_training_sample(keys, faiss.extract_index_ivf(index).nlist))
+            ivf = faiss.try_extract_index_ivf(index)
+            index.train(_training_sample(keys, ivf.nlist if ivf is not None else 1))
     for start in range(kept_rows, num_units, ADD_CHUNK):
         index.add(np.ascontiguousarray(keys[start : start + ADD_CHUNK], dtype=np.float32))
     _configure(index)

@@ -85,15 +85,16 @@ def test_auto_type_fits_the_size():
     assert faiss_index.choose_type(100_000, 512, "auto") == "flat"
     assert faiss_index.choose_type(1_000_000, 512, "auto") == "flat"  # zero-shot ViT-B/32 keys: 2 GiB
     assert faiss_index.choose_type(100_000, 4608, "auto") == "flat"
-    assert faiss_index.choose_type(500_000, 4608, "auto") == "ivf"
-    assert faiss_index.choose_type(1_000_000, 4608, "auto") == "ivf"
+    assert faiss_index.choose_type(500_000, 4608, "auto") == "flat16"
+    assert faiss_index.choose_type(1_000_000, 4608, "auto") == "flat16"  # trained ViT-B/32 keys: 9.2 GB
     assert faiss_index.choose_type(3_000_000, 4608, "auto") == "ivfpq"
+    assert faiss_index.choose_type(10, 4608, "ivf") == "ivf"
     assert faiss_index.choose_type(10, 4608, "hnsw") == "hnsw"
     with pytest.raises(ValueError, match="unknown FAISS index type"):
         faiss_index.choose_type(10, 16, "lsh")
 
 
-@pytest.mark.parametrize(("kind", "threshold"), [("hnsw", 0.95), ("ivf", 0.9)])
+@pytest.mark.parametrize(("kind", "threshold"), [("flat16", 0.99), ("hnsw", 0.95), ("ivf", 0.9)])
 def test_approximate_types_recall_against_flat(tmp_path, kind, threshold):
     """Forced approximate type on 4000 clustered keys, built in two commits (the second extends the
     first's index): recall@10 of its top-200 candidates against exact flat search stays above threshold."""
