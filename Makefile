@@ -1,11 +1,11 @@
-# Two entry points (see README): `make demo` and `make test`. Both set up .venv first.
+# `make demo` sets up .venv and runs the main job; `make setup` only sets up (README's test command runs pytest after it).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 VIDEOS ?= ./videos
 QUERY ?= a man cooking pasta
 
-.PHONY: demo test setup
+.PHONY: demo setup
 
 $(BIN)/glscl: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,3 @@ setup: $(BIN)/glscl
 demo: $(BIN)/glscl
 	$(BIN)/glscl index $(VIDEOS)
 	$(BIN)/glscl search "$(QUERY)"
-
-test: $(BIN)/glscl
-	$(BIN)/python -m pytest -q
