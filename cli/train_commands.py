@@ -22,7 +22,7 @@ from glscl_index.data import READERS
 from glscl_index.errors import DatasetError
 from glscl_index.eval.evaluate import EvalReport
 from glscl_index.model.checkpoint import ModelSpec
-from glscl_index.model.losses import LossConfig
+from glscl_index.model_source import explicit_spec
 from glscl_index.train.config import TrainConfig
 from glscl_index.train.loop import StepLog
 from glscl_index.video.workers import DecodeConfig
@@ -49,9 +49,8 @@ CacheOption = typer.Option(None, "--cache", help=f"Keep decoded frames here for 
 
 
 def _spec(checkpoint: str | None, model: str | None, pretrained: str | None) -> ModelSpec:
-    if checkpoint:
-        return ModelSpec(checkpoint=checkpoint)
-    return ModelSpec(clip_model=model or "ViT-B-32", pretrained="openai" if pretrained is None else pretrained)
+    """No index to remember a model here: without options, the default CLIP weights."""
+    return explicit_spec(checkpoint, model, pretrained) or ModelSpec()
 
 
 def _dataset(name: str, annotations: Path, videos: Path, skip_missing: bool) -> DatasetSource:
@@ -101,7 +100,7 @@ def train(
         model_overrides={} if checkpoint else {"num_queries": num_queries},
         train=TrainConfig(
             epochs=epochs, batch_size=batch_size, lr_new=lr_new, lr_clip=lr_clip, weight_decay=weight_decay,
-            warmup_fraction=warmup, grad_clip=grad_clip, seed=seed, save_every_steps=save_every, loss=LossConfig(),
+            warmup_fraction=warmup, grad_clip=grad_clip, seed=seed, save_every_steps=save_every,
         ),
         train_split=split,
         val_split=val_split,

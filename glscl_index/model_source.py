@@ -31,10 +31,15 @@ def recorded_spec(index_dir: Path) -> ModelSpec | None:
     )
 
 
-def resolve_spec(index_dir: Path, checkpoint: str | None, clip_model: str | None, pretrained: str | None) -> ModelSpec:
-    """Explicit options > the index's recorded model > defaults (ViT-B-32, openai weights)."""
+def explicit_spec(checkpoint: str | None, clip_model: str | None, pretrained: str | None) -> ModelSpec | None:
+    """The model the options name (a checkpoint wins over --model/--pretrained), None when they name none."""
     if checkpoint:
         return ModelSpec(checkpoint=checkpoint)
     if clip_model is not None or pretrained is not None:
         return ModelSpec(clip_model=clip_model or "ViT-B-32", pretrained="openai" if pretrained is None else pretrained)
-    return recorded_spec(index_dir) or ModelSpec()
+    return None
+
+
+def resolve_spec(index_dir: Path, checkpoint: str | None, clip_model: str | None, pretrained: str | None) -> ModelSpec:
+    """Explicit options > the index's recorded model > defaults (ViT-B-32, openai weights)."""
+    return explicit_spec(checkpoint, clip_model, pretrained) or recorded_spec(index_dir) or ModelSpec()

@@ -117,8 +117,7 @@ class Searcher:
         """rows ``[V]`` -> frames ``[V, T, D]``, mask ``[V, T]``, concepts ``[V, K, D]`` (float32; only these rows are read)."""
         units = self.reader.units
         frames = torch.from_numpy(units.frame_features[rows]).to(self.device, torch.float32)
-        valid = np.arange(units.timestamps_s.shape[1])[None, :] < units.num_frames[rows][:, None]
-        mask = torch.from_numpy(valid).to(self.device)
+        mask = torch.from_numpy(units.frame_mask(rows)).to(self.device)
         concepts = None
         if not self.model.zero_shot:
             concepts = torch.from_numpy(units.visual_concepts[rows]).to(self.device, torch.float32)

@@ -23,7 +23,6 @@ from glscl_index.store.reader import IndexReader
 from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
 from pipelines.train import (
-    FRAME_CACHE_DIR,
     DatasetSource,
     PreparedSplit,
     eval_data,
@@ -117,16 +116,13 @@ def evaluate_via_index(model: GLSCL, fingerprint: str, prepared: PreparedSplit, 
 
 def _search_ranks(searcher: Searcher, texts: list[str], target: list[str], num_videos: int) -> tuple[np.ndarray, int]:
     """1-based rank of each caption's video in the two-stage results (exact ranking where FAISS missed it)."""
-    ranks = np.zeros(len(texts), dtype=np.int64)
-    two_stage = _rank_all(searcher, texts, target, SearchConfig(k=num_videos))
-    missing = [i for i, rank in enumerate(two_stage) if rank == 0]
-    ranks[:] = two_stage
-    if missing:
-        exact = _rank_all(
+    ranks = np.array(_rank_all(searcher, texts, target, SearchConfig(k=num_videos)), dtype=np.int64)
+    missing = np.flatnonzero(ranks == 0)
+    if len(missing):
+        ranks[missing] = _rank_all(
             searcher, [texts[i] for i in missing], [target[i] for i in missing],
             SearchConfig(k=num_videos, exhaustive=True),
         )
-        ranks[missing] = exact
     if (ranks == 0).any():
         raise DatasetError("some videos of the split are missing from the index (they failed to decode there)")
     return ranks, len(missing)
@@ -141,6 +137,3 @@ def _rank_all(searcher: Searcher, texts: list[str], target: list[str], config: S
             found = [n for n, hit in enumerate(hits, 1) if os.path.realpath(hit.video_path) == wanted]
             ranks.append(found[0] if found else 0)
     return ranks
-
-
-__all__ = ["FRAME_CACHE_DIR", "DatasetSource", "EvalJobConfig", "EvalResult", "IndexedEval", "run_eval"]

@@ -131,9 +131,10 @@ class UnitBatch:
     def take(self, rows: np.ndarray) -> UnitBatch:
         return UnitBatch(**{name: getattr(self, name)[rows] for name in ARRAY_FIELDS}, fingerprint=self.fingerprint)
 
-    def frame_mask(self) -> np.ndarray:
-        """bool ``[N, T]``: True on real frames."""
-        return np.arange(self.timestamps_s.shape[1])[None, :] < self.num_frames[:, None]
+    def frame_mask(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """bool ``[N, T]`` (or ``[len(rows), T]`` for those rows only): True on real frames."""
+        counts = self.num_frames if rows is None else self.num_frames[rows]
+        return np.arange(self.timestamps_s.shape[1])[None, :] < counts[:, None]
 
 
 @dataclass
