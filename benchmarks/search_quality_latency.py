@@ -36,7 +36,7 @@ from glscl_index.model.checkpoint import (
     load_model_and_fingerprint,
 )
 from glscl_index.model.glscl import TextEmbedding
-from glscl_index.model.keys import query_keys, video_keys
+from glscl_index.model.keys import query_keys
 from glscl_index.search import SearchConfig, Searcher
 from glscl_index.store import faiss_index
 from glscl_index.store.reader import IndexReader
@@ -66,7 +66,6 @@ def synthetic_units(n, rng, projections, topics, fingerprint, start, frames_per_
     concepts = (base @ projections.reshape(K * D, D).T).reshape(n, K, D)
     concepts += 0.3 * rng.standard_normal((n, K, D), dtype=np.float32)
     concepts /= np.linalg.norm(concepts, axis=-1, keepdims=True)
-    keys = video_keys(torch.from_numpy(frames), torch.from_numpy(mask), torch.from_numpy(concepts), 0.5).numpy()
     ids = np.array([f"v{start + i}" for i in range(n)], dtype=object)
     return UnitBatch(
         unit_id=np.array([f"{v}:0" for v in ids], dtype=object), video_id=ids, path=ids.copy(),
@@ -74,7 +73,7 @@ def synthetic_units(n, rng, projections, topics, fingerprint, start, frames_per_
         segment_index=np.zeros(n, np.int32), start_s=np.zeros(n, np.float32), end_s=np.full(n, 12, np.float32),
         num_frames=num_frames, timestamps_s=np.tile(np.arange(T, dtype=np.float32), (n, 1)) * mask,
         frame_features=frames.astype(np.float16), visual_concepts=concepts.astype(np.float16),
-        global_keys=keys, fingerprint=fingerprint,
+        fingerprint=fingerprint,
     )
 
 
@@ -162,12 +161,13 @@ def main() -> None:
         f"# overlap: first {args.exhaustive_queries} of {args.queries} queries vs exhaustive (batched); "
         f"exhaustive single-query latency: first {args.exhaustive_latency_queries}"
     )
-    print(f"{'units':>9} {'faiss':>6} {'top10 overlap':>13} {'2-stage p50 ms':>15} {'p95 ms':>8} {'exhaustive p50 ms':>18} {'p95 ms':>8} {'batched ms/q':>12} {'speed-up':>8} {'RSS MB':>8} {'KB/unit':>8} {'anon MB':>8} {'KB/unit':>8} {'build s':>8}")
+    print(f"{'units':>9} {'faiss':>6} {'top10 overlap':>13} {'2-stage p50 ms':>15} {'p95 ms':>8} {'exhaustive p50 ms':>18} {'p95 ms':>8} {'batched ms/q':>12} {'speed-up':>8} {'RSS MB':>8} {'KB/unit':>8} {'anon MB':>8} {'KB/unit':>8} {'disk KB/unit':>12} {'build s':>8}")
     for n in args.units:
         root = Path(tempfile.mkdtemp(prefix="glscl-search-"))
         start = time.perf_counter()
         build_index(root, n, rng, projections, topics, index_dims(model), "synthetic")
         build_s = time.perf_counter() - start
+        disk_kb = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1024 / n
         rss_before = resident_mb()
         reader = IndexReader.open(root)
         searcher = Searcher(reader, model)
@@ -188,7 +188,7 @@ def main() -> None:
             f"{n:>9} {kind:>6} {overlap:>13.3f} {np.percentile(fast_ms, 50):>15.1f} {np.percentile(fast_ms, 95):>8.1f} "
             f"{np.percentile(exact_ms, 50):>18.1f} {np.percentile(exact_ms, 95):>8.1f} {batched_ms:>12.1f} "
             f"{np.percentile(exact_ms, 50) / np.percentile(fast_ms, 50):>8.1f} {rss_mb:>8.0f} {rss_mb * 1024 / n:>8.1f} "
-            f"{anon_mb:>8.0f} {anon_mb * 1024 / n:>8.1f} {build_s:>8.0f}",
+            f"{anon_mb:>8.0f} {anon_mb * 1024 / n:>8.1f} {disk_kb:>12.1f} {build_s:>8.0f}",
             flush=True,
         )
         del searcher, reader

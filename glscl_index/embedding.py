@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from glscl_index.model.glscl import GLSCL
-from glscl_index.model.keys import video_keys
 
 
 @dataclass
@@ -19,7 +18,6 @@ class UnitEmbeddings:
     frames: np.ndarray  # float16 [U, T, D] temporal-encoder output, zero on padding
     mask: np.ndarray  # bool [U, T]
     concepts: np.ndarray  # float16 [U, K, D] (K = 0 in zero-shot mode)
-    keys: np.ndarray  # float32 [U, G] global keys for FAISS
 
 
 class VideoEmbedder:
@@ -52,7 +50,6 @@ class VideoEmbedder:
             )
             padded, mask = self._pad(features, counts)
             video = self.model.embed_video(padded, mask)
-            keys = video_keys(video.frames, video.mask, video.concepts, self.model.config.local_weight)
         num_units = len(counts)
         concepts = (
             video.concepts.float()
@@ -63,7 +60,6 @@ class VideoEmbedder:
             frames=video.frames.float().cpu().numpy().astype(np.float16),
             mask=mask.cpu().numpy(),
             concepts=concepts.cpu().numpy().astype(np.float16),
-            keys=keys.float().cpu().numpy(),
         )
 
     def _pad(self, features: torch.Tensor, counts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -420,6 +420,5 @@ class _EmbedJob:
             timestamps_s=timestamps,
             frame_features=embedded.frames,
             visual_concepts=embedded.concepts,
-            global_keys=embedded.keys,
             fingerprint=self.fingerprint,
         )

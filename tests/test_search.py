@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from glscl_index.errors import EmptyQueryError
-from glscl_index.model.keys import video_keys
 from glscl_index.search import SearchConfig, Searcher
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.writer import IndexWriter
@@ -25,8 +24,6 @@ def build_index(root, model, n=300, seed=0):
     concepts = torch.nn.functional.normalize(torch.from_numpy(batch.visual_concepts.astype(np.float32)), dim=-1)
     concepts[planted] = text.concepts[0].detach()
     batch.visual_concepts = concepts.numpy().astype(np.float16)
-    mask = torch.from_numpy(batch.frame_mask())
-    batch.global_keys = video_keys(torch.from_numpy(batch.frame_features.astype(np.float32)), mask, concepts, 0.5).numpy()
     batch.fingerprint = "fp"
     with IndexWriter.open(root, fingerprint="fp", model_config={}, dims=dims) as writer:
         writer.add_units(batch)

@@ -18,8 +18,12 @@ from pathlib import Path
 from glscl_index.errors import IndexCorruptError, IndexNotFoundError
 from glscl_index.store.schema import IndexDims
 
-# 2: Arrow IPC shards and a persisted FAISS file; format-1 indexes (Parquet shards, FAISS built on open) still read.
-FORMAT_VERSION = 2
+# 1: Parquet shards with a global-key column, FAISS built on open; 2: + Arrow copies of the shards and a
+# persisted FAISS file; 3: keys derived from the rows, not stored, and scaled differently ([m ; U_flat],
+# model/keys.py). Older indexes are still read: their FAISS file is ignored and built in memory until the
+# next commit writes a format-3 one.
+FORMAT_VERSION = 3
+KEYS_DERIVED_SINCE = 3
 MANIFEST = "manifest.json"
 PREVIOUS = "manifest.prev.json"
 

@@ -10,9 +10,10 @@ import numpy as np
 
 from glscl_index.errors import IndexCorruptError, IndexMismatchError
 from glscl_index.store import faiss_index
-from glscl_index.store.manifest import Manifest, read_manifest
+from glscl_index.store.manifest import KEYS_DERIVED_SINCE, Manifest, read_manifest
 from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, StackedRows, UnitBatch
 from glscl_index.store.shards import LAZY_COLUMNS, read_catalog, read_shard
+from glscl_index.store.unit_keys import UnitKeys
 
 OPEN_ATTEMPTS = 3
 
@@ -20,8 +21,8 @@ OPEN_ATTEMPTS = 3
 class IndexReader:
     """The manifest is read once; every later read uses that generation's (immutable) files.
 
-    ``units`` holds the small columns in memory and reads features, concepts and
-    keys from the memory-mapped shards only for the rows that are indexed.
+    ``units`` holds the small columns in memory and reads features and concepts
+    from the memory-mapped shards only for the rows that are indexed.
     """
 
     def __init__(
@@ -60,8 +61,8 @@ class IndexReader:
         """The FAISS index over the units' global keys: row i is ``units[i]``."""
         if self._stored_faiss is not None:
             return faiss_index.to_gpu(self._stored_faiss)
-        # Format-1 indexes have no FAISS file: build one in memory from the stored keys.
-        return faiss_index.to_gpu(faiss_index.build_index(self.units.global_keys, self.manifest.faiss_type))
+        # Older indexes have no usable FAISS file: build one in memory from the units' keys.
+        return faiss_index.to_gpu(faiss_index.build_index(UnitKeys(self.units, self.manifest.dims), self.manifest.faiss_type))
 
     def search_keys(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """queries float32 ``[Q, G]`` -> (scores ``[Q, n']``, rows ``[Q, n']`` into ``self.units``; -1 pads)."""
@@ -101,7 +102,7 @@ def _stack_lazy(columns: list[StackedRows], lives: list[np.ndarray], empty: np.n
 
 
 def _load_faiss(root: Path, manifest: Manifest, num_units: int) -> faiss.Index | None:
-    if not manifest.faiss_file:
+    if not manifest.faiss_file or manifest.format_version < KEYS_DERIVED_SINCE:
         return None
     path = root / manifest.faiss_file
     try:

@@ -12,7 +12,7 @@ class IndexDims:
     frames: int  # T, max frames per unit
     dim: int  # D, joint embedding width
     concepts: int  # K visual concepts per unit; 0 in zero-shot mode
-    key_dim: int  # G, width of the FAISS global key
+    key_dim: int  # G = D * (1 + K), width of the FAISS global key (derived from the rows, not stored)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -24,7 +24,7 @@ class IndexDims:
 
 ARRAY_FIELDS = (
     "unit_id", "video_id", "path", "size", "mtime_ns", "content_hash", "segment_index", "start_s", "end_s",
-    "num_frames", "timestamps_s", "frame_features", "visual_concepts", "global_keys",
+    "num_frames", "timestamps_s", "frame_features", "visual_concepts",
 )
 
 
@@ -86,7 +86,7 @@ class StackedRows:
 class UnitBatch:
     """Columnar batch of N units.
 
-    In a batch read from an index the three large columns are ``StackedRows``
+    In a batch read from an index the two large columns are ``StackedRows``
     (rows read on demand); indexing them with row numbers gives numpy arrays.
     """
 
@@ -103,7 +103,6 @@ class UnitBatch:
     timestamps_s: np.ndarray  # float32 [N, T] seconds, 0 beyond num_frames
     frame_features: np.ndarray | StackedRows  # float16 [N, T, D]
     visual_concepts: np.ndarray | StackedRows  # float16 [N, K, D]
-    global_keys: np.ndarray | StackedRows  # float32 [N, G]
     fingerprint: str
 
     def __len__(self) -> int:
@@ -119,7 +118,7 @@ class UnitBatch:
             num_frames=np.zeros(0, np.int32), timestamps_s=np.zeros((0, dims.frames), np.float32),
             frame_features=np.zeros((0, dims.frames, dims.dim), np.float16),
             visual_concepts=np.zeros((0, dims.concepts, dims.dim), np.float16),
-            global_keys=np.zeros((0, dims.key_dim), np.float32), fingerprint=fingerprint,
+            fingerprint=fingerprint,
         )
 
     @classmethod

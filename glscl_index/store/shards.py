@@ -33,16 +33,17 @@ SCALAR_COLUMNS = {
 # Fixed-size arrays are stored flat as FixedSizeList so loading is a reshape (of a memory-mapped buffer).
 ARRAY_COLUMNS = {
     "timestamps_s": pa.float32(), "frame_features": pa.float16(),
-    "visual_concepts": pa.float16(), "global_keys": pa.float32(),
+    "visual_concepts": pa.float16(),
 }
 # Read on demand (StackedRows over the memory map); the other columns are small and loaded.
-LAZY_COLUMNS = ("frame_features", "visual_concepts", "global_keys")
+# Shards of format <= 2 also hold a "global_keys" column, now ignored: keys are derived (store/unit_keys.py).
+LAZY_COLUMNS = ("frame_features", "visual_concepts")
 
 
 def _row_shapes(dims: IndexDims) -> dict[str, tuple[int, ...]]:
     return {
         "timestamps_s": (dims.frames,), "frame_features": (dims.frames, dims.dim),
-        "visual_concepts": (dims.concepts, dims.dim), "global_keys": (dims.key_dim,),
+        "visual_concepts": (dims.concepts, dims.dim),
     }
 
 
@@ -96,7 +97,7 @@ def write_shard(path: Path, batches: Iterable[UnitBatch], dims: IndexDims) -> in
 
 
 def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
-    """Scalar columns are loaded; features, concepts and keys stay in the memory map until rows are indexed."""
+    """Scalar columns are loaded; features and concepts stay in the memory map until rows are indexed."""
     try:
         table = _open_table(path)
         rows = table.num_rows

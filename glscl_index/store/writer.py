@@ -19,6 +19,7 @@ from glscl_index.errors import IndexMismatchError, IndexNotFoundError
 from glscl_index.store import faiss_index
 from glscl_index.store.lock import WriterLock
 from glscl_index.store.manifest import (
+    KEYS_DERIVED_SINCE,
     Manifest,
     ShardRef,
     publish_manifest,
@@ -33,6 +34,7 @@ from glscl_index.store.shards import (
     write_catalog,
     write_shard,
 )
+from glscl_index.store.unit_keys import UnitKeys
 
 MAX_SHARDS = 16  # more than this and small shards are merged
 MAX_DEAD_FRACTION = 0.3  # a shard with more dead rows than this is rewritten
@@ -159,11 +161,12 @@ class IndexWriter:
     def _write_faiss(self, manifest: Manifest) -> str:
         """Build the FAISS index over the new generation's live keys (reader row order); its file name, "" if empty."""
         committed = self.manifest
-        if committed.faiss_file and manifest.shards == committed.shards and manifest.faiss_type == committed.faiss_type:
+        same_units = manifest.shards == committed.shards and manifest.faiss_type == committed.faiss_type
+        if committed.faiss_file and same_units and committed.format_version >= KEYS_DERIVED_SINCE:
             # Only the catalog changed (e.g. a scheduled run that found a new broken file):
             # the same units, so the same index file serves the new generation.
             return committed.faiss_file
-        keys = load_units(self.root, manifest).global_keys
+        keys = UnitKeys(load_units(self.root, manifest), manifest.dims)
         if len(keys) == 0:
             return ""
         previous, kept_rows = self._previous_faiss(manifest)
@@ -176,7 +179,7 @@ class IndexWriter:
         """The committed generation's index and how many of its rows lead the new row order unchanged
         (all of them when shards were only appended, else 0: only its training is reusable)."""
         committed = self.manifest
-        if not committed.faiss_file:
+        if not committed.faiss_file or committed.format_version < KEYS_DERIVED_SINCE:
             return None, 0
         try:
             index = faiss.read_index(str(self.root / committed.faiss_file))

@@ -11,21 +11,27 @@ import pytest
 
 from glscl_index.errors import IndexCorruptError
 from glscl_index.store import faiss_index, shards
-from glscl_index.store.manifest import Manifest, ShardRef
+from glscl_index.store.manifest import FORMAT_VERSION, Manifest, ShardRef
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
+from glscl_index.store.unit_keys import UnitKeys
 from tests.store.test_store import DIMS, assert_batches_equal, make_batch, open_writer
 
-WIDE = IndexDims(frames=2, dim=8, concepts=0, key_dim=64)
+WIDE = IndexDims(frames=2, dim=64, concepts=0, key_dim=64)
+
+
+def keys_of(units, dims=DIMS):
+    return UnitKeys(units, dims)[:]
 
 
 def clustered_batch(n, seed, prefix="c"):
-    """Units whose keys ``[n, 64]`` lie around 50 centres, unit norm: neighbours are meaningful, as with real keys."""
+    """Units whose keys ``[n, 64]`` lie around 50 centres: every frame of a unit is its centre plus noise,
+    so neighbours are meaningful, as with real keys."""
     rng = np.random.default_rng(seed)
     batch = make_batch(n, video_prefix=prefix, seed=seed, dims=WIDE)
-    centres = np.random.default_rng(0).standard_normal((50, WIDE.key_dim)).astype(np.float32)
-    keys = centres[rng.integers(0, 50, n)] + 0.6 * rng.standard_normal((n, WIDE.key_dim)).astype(np.float32)
-    batch.global_keys = keys / np.linalg.norm(keys, axis=1, keepdims=True)
+    centres = np.random.default_rng(0).standard_normal((50, WIDE.dim)).astype(np.float32)
+    keys = centres[rng.integers(0, 50, n)] + 0.6 * rng.standard_normal((n, WIDE.dim)).astype(np.float32)
+    batch.frame_features = np.repeat(keys[:, None, :], WIDE.frames, axis=1).astype(np.float16)
     return batch
 
 
@@ -40,7 +46,7 @@ def test_faiss_file_follows_generations_and_reader_row_order(tmp_path):
     assert manifest.faiss_file and (tmp_path / manifest.faiss_file).exists()
     stored = reader.key_index
     # Row i of the FAISS index is unit i of the reader: same keys, same order, dead units gone.
-    assert np.array_equal(stored.reconstruct_n(0, stored.ntotal), np.asarray(reader.units.global_keys))
+    assert np.array_equal(stored.reconstruct_n(0, stored.ntotal), keys_of(reader.units))
     assert {"s0-1", "s2-5"}.isdisjoint(set(reader.units.video_id))
     # Old generations' files are garbage-collected like old shards (the previous generation's is kept).
     previous = json.loads((tmp_path / "manifest.prev.json").read_text())["faiss_file"]
@@ -60,15 +66,15 @@ def test_missing_or_damaged_faiss_file_is_a_clear_error(tmp_path):
     with pytest.raises(IndexCorruptError, match=f"{manifest.faiss_file} named by the manifest is missing"):
         IndexReader.open(tmp_path)
     other = make_batch(5, seed=4)
-    index = faiss.IndexFlatIP(other.global_keys.shape[1])
-    index.add(other.global_keys)
+    index = faiss.IndexFlatIP(DIMS.key_dim)
+    index.add(keys_of(other))
     faiss.write_index(index, str(path))  # a readable index of the wrong size
     with pytest.raises(IndexCorruptError, match="holds 5 keys"):
         IndexReader.open(tmp_path)
 
 
 def test_index_without_faiss_file_builds_one_in_memory(tmp_path):
-    """Format-1 indexes name no FAISS file: the reader builds it from the stored keys."""
+    """Format-1 indexes name no FAISS file: the reader builds it from the units' keys."""
     with open_writer(tmp_path) as writer:
         writer.add_units(make_batch(40))
         writer.commit()
@@ -76,7 +82,7 @@ def test_index_without_faiss_file_builds_one_in_memory(tmp_path):
     manifest["faiss_file"] = ""
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     reader = IndexReader.open(tmp_path)
-    keys = np.asarray(reader.units.global_keys)
+    keys = keys_of(reader.units)
     _, rows = reader.search_keys(keys[:5], 3)
     assert rows[:, 0].tolist() == [0, 1, 2, 3, 4]
 
@@ -105,7 +111,7 @@ def test_approximate_types_recall_against_flat(tmp_path, kind, threshold):
         writer.commit()
     reader = IndexReader.open(tmp_path)
     assert faiss_index.kind_of(reader.key_index) == kind and reader.key_index.ntotal == 4000
-    keys = np.asarray(reader.units.global_keys)
+    keys = keys_of(reader.units, WIDE)
     queries = keys[::40] + 0.3 * np.random.default_rng(5).standard_normal((100, WIDE.key_dim)).astype(np.float32)
     exact = np.argsort(-(queries @ keys.T), axis=1)[:, :10]
     _, candidates = reader.search_keys(queries, 200)
@@ -114,22 +120,25 @@ def test_approximate_types_recall_against_flat(tmp_path, kind, threshold):
 
 
 def test_format_1_index_with_parquet_shard_is_read_and_upgraded(tmp_path):
-    """An index written before format 2 (Parquet shard, no FAISS file) is searched, then extended by a writer."""
+    """An index written before format 2 (Parquet shard with a stored key column, no FAISS file) is searched,
+    then extended by a writer."""
     old = make_batch(12, video_prefix="old")
-    schema = shards.shard_schema(DIMS)
+    table = pa.Table.from_batches([shards._record_batch(old, shards.shard_schema(DIMS))])
+    stored_keys = np.random.default_rng(3).standard_normal(12 * DIMS.key_dim).astype(np.float32)
+    table = table.append_column("global_keys", pa.FixedSizeListArray.from_arrays(stored_keys, DIMS.key_dim))
     (tmp_path / "shards").mkdir()
-    pq.write_table(pa.Table.from_batches([shards._record_batch(old, schema)]), tmp_path / "shards" / "shard-000001-a.parquet")
+    pq.write_table(table, tmp_path / "shards" / "shard-000001-a.parquet")
     manifest = Manifest(1, "fp", {"m": 1}, DIMS, "auto", [ShardRef("shard-000001-a.parquet", 12, [3])], "", format_version=1)
     (tmp_path / "manifest.json").write_text(manifest.to_json())
     reader = IndexReader.open(tmp_path)
     assert_batches_equal(reader.units, old.take(np.array([i for i in range(12) if i != 3])))
-    assert reader.search_keys(old.global_keys[:1], 1)[1][0, 0] == 0
+    assert reader.search_keys(keys_of(old)[:1], 1)[1][0, 0] == 0
     with open_writer(tmp_path) as writer:
         writer.add_units(make_batch(5, video_prefix="new", seed=1))
         upgraded = writer.commit()
     reader = IndexReader.open(tmp_path)
-    assert upgraded.format_version == 2 and upgraded.faiss_file and len(reader.units) == 16
-    assert np.array_equal(reader.key_index.reconstruct_n(0, 16), np.asarray(reader.units.global_keys))
+    assert upgraded.format_version == FORMAT_VERSION and upgraded.faiss_file and len(reader.units) == 16
+    assert np.array_equal(reader.key_index.reconstruct_n(0, 16), keys_of(reader.units))
 
 
 def test_catalog_only_commit_reuses_the_faiss_file(tmp_path):
@@ -140,3 +149,25 @@ def test_catalog_only_commit_reuses_the_faiss_file(tmp_path):
         second = writer.commit()
     assert second.generation == first.generation + 1
     assert second.faiss_file == first.faiss_file and (tmp_path / first.faiss_file).is_file()
+
+
+def test_format_2_faiss_file_is_not_used_and_is_replaced_at_the_next_commit(tmp_path):
+    """Format-2 FAISS files hold keys scaled the old way: readers build the index from the units instead,
+    and the next commit (even a catalog-only one) writes a format-3 file."""
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(20))
+        written = writer.commit()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["format_version"] = 2
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    stale = faiss.IndexFlatIP(DIMS.key_dim)
+    stale.add(np.random.default_rng(8).standard_normal((20, DIMS.key_dim)).astype(np.float32))
+    faiss.write_index(stale, str(tmp_path / written.faiss_file))
+    reader = IndexReader.open(tmp_path)
+    assert np.array_equal(reader.key_index.reconstruct_n(0, 20), keys_of(reader.units))
+    with open_writer(tmp_path) as writer:
+        writer.set_catalog_entries([CatalogEntry("/x.mp4", 0, 0, "", "", "failed", "empty file (0 bytes)", 0, 0.0)])
+        upgraded = writer.commit()
+    assert upgraded.format_version == FORMAT_VERSION and upgraded.faiss_file != written.faiss_file
+    reader = IndexReader.open(tmp_path)
+    assert np.array_equal(reader.key_index.reconstruct_n(0, 20), keys_of(reader.units))

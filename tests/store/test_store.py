@@ -17,17 +17,16 @@ from glscl_index.errors import (
 )
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
+from glscl_index.store.unit_keys import UnitKeys
 from glscl_index.store.writer import IndexWriter
 
-DIMS = IndexDims(frames=4, dim=16, concepts=3, key_dim=16)
+DIMS = IndexDims(frames=4, dim=16, concepts=3, key_dim=64)
 
 
 def make_batch(n, video_prefix="v", seed=0, units_per_video=1, dims=DIMS, marker=0.0):
     rng = np.random.default_rng(seed)
     videos = np.array([f"{video_prefix}{i // units_per_video}" for i in range(n)], dtype=object)
     segments = np.array([i % units_per_video for i in range(n)], dtype=np.int32)
-    keys = rng.standard_normal((n, dims.key_dim)).astype(np.float32)
-    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
     return UnitBatch(
         unit_id=np.array([f"{v}:{s}" for v, s in zip(videos, segments)], dtype=object), video_id=videos,
         path=np.array([f"/videos/{v}.mp4" for v in videos], dtype=object),
@@ -38,7 +37,7 @@ def make_batch(n, video_prefix="v", seed=0, units_per_video=1, dims=DIMS, marker
         timestamps_s=rng.random((n, dims.frames)).astype(np.float32),
         frame_features=(rng.standard_normal((n, dims.frames, dims.dim)) + marker).astype(np.float16),
         visual_concepts=rng.standard_normal((n, dims.concepts, dims.dim)).astype(np.float16),
-        global_keys=keys, fingerprint="fp",
+        fingerprint="fp",
     )
 
 
@@ -48,7 +47,7 @@ def open_writer(root, **kw):
 
 def assert_batches_equal(a, b):
     for name in ("unit_id", "video_id", "path", "size", "mtime_ns", "content_hash", "segment_index", "start_s",
-                 "end_s", "num_frames", "timestamps_s", "frame_features", "visual_concepts", "global_keys"):
+                 "end_s", "num_frames", "timestamps_s", "frame_features", "visual_concepts"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
@@ -84,7 +83,7 @@ def test_removed_videos_vanish_and_compaction_keeps_live_rows(tmp_path):
     assert len(manifest.shards) == 1 and manifest.shards[0].dead == []  # rewritten without dead rows
     live = np.flatnonzero(~np.isin(batch.video_id, [f"v{i}" for i in range(5)]))
     assert_batches_equal(reader.units, batch.take(live))
-    _, rows = reader.search_keys(batch.global_keys, 50)
+    _, rows = reader.search_keys(UnitKeys(batch, DIMS)[:], 50)
     assert set(reader.units.video_id[rows[rows >= 0]]) <= set(batch.video_id[live])
 
 
@@ -96,9 +95,9 @@ def test_search_keys_matches_brute_force_across_shards(tmp_path):
         writer.remove_videos(["s1-3"])
         writer.commit()
     reader = IndexReader.open(tmp_path)
-    queries = np.random.default_rng(9).standard_normal((4, 16)).astype(np.float32)
+    queries = np.random.default_rng(9).standard_normal((4, DIMS.key_dim)).astype(np.float32)
     scores, rows = reader.search_keys(queries, 10)
-    brute = queries @ np.asarray(reader.units.global_keys).T
+    brute = queries @ UnitKeys(reader.units, DIMS)[:].T
     expected = np.argsort(-brute, axis=1)[:, :10]
     assert np.array_equal(rows, expected)
     assert "s1-3" not in set(reader.units.video_id)
@@ -238,7 +237,8 @@ def test_shards_are_parquet_with_a_mapped_copy_that_is_only_a_copy(tmp_path):
     shard = tmp_path / "shards" / manifest.shards[0].name
     assert shard.suffix == ".parquet" and shard.with_suffix(".arrow").is_file()
     table = pq.read_table(shard)  # the record: any Parquet reader sees every column
-    assert table.num_rows == 5 and {"frame_features", "visual_concepts", "global_keys", "fingerprint"} <= set(table.column_names)
+    assert table.num_rows == 5 and {"frame_features", "visual_concepts", "fingerprint"} <= set(table.column_names)
+    assert "global_keys" not in table.column_names  # derived from the features (store/unit_keys.py)
     expected = np.asarray(IndexReader.open(tmp_path).units.frame_features)
     for damage in ("truncate", "remove"):
         copy = shard.with_suffix(".arrow")

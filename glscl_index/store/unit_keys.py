@@ -1,0 +1,43 @@
+"""The global keys of stored units, derived from their frames and concepts when FAISS needs them.
+
+Keys are not a shard column: a key is a fixed function of the row's frame
+features, frame count and concepts (model/keys.py), and storing it would add
+D * (1 + K) floats per unit (18 KB at ViT-B/32 shapes, half a row) to every shard.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from glscl_index.model.keys import video_keys
+from glscl_index.store.schema import IndexDims, UnitBatch
+
+
+class UnitKeys:
+    """A read-only ``[N, G]`` float32 view of ``units``' global keys, computed for the rows indexed.
+
+    Indexing it with a slice or int array (first axis) reads only those rows'
+    features, so building FAISS over a memory-mapped index streams it in chunks.
+    """
+
+    def __init__(self, units: UnitBatch, dims: IndexDims):
+        self.units = units
+        self.shape = (len(units), dims.key_dim)
+        self.dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        rows = np.arange(len(self))[index]
+        if np.ndim(rows) == 0:
+            return self[rows[None]][0]
+        frames = torch.from_numpy(np.asarray(self.units.frame_features[rows], dtype=np.float32))
+        mask = torch.from_numpy(self.units.frame_mask(rows))
+        concepts = torch.from_numpy(np.asarray(self.units.visual_concepts[rows], dtype=np.float32))
+        return video_keys(frames, mask, concepts).numpy()
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        everything = self[:]
+        return everything if dtype is None else everything.astype(dtype)
