@@ -43,7 +43,10 @@ def index(
         help="Decode again the files that failed before although they did not change (e.g. after upgrading decord "
         "or raising --timeout/--memory-limit); by default they stay failed and are counted in the summary.",
     ),
-    strict: bool = typer.Option(False, "--strict", help=f"Exit with {EXIT_STRICT_FAILURES} when any file failed."),
+    strict: bool = typer.Option(
+        False, "--strict",
+        help=f"Exit with {EXIT_STRICT_FAILURES} when any file is failed: in this run, or in an earlier one and unchanged since.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary (errors still go to stderr)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
 ) -> None:
@@ -84,7 +87,8 @@ def index(
         print(json.dumps({"index": str(directory), **summary.to_dict()}, indent=2))
     elif not quiet:
         _print_summary(Console(), directory, summary)
-    if strict and summary.failed:
+    # A scheduled --strict run keeps failing while a broken file stays in the folder, not only on the run that found it.
+    if strict and (summary.failed or summary.failed_not_retried):
         sys.exit(EXIT_STRICT_FAILURES)
 
 
