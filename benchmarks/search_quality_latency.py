@@ -94,7 +94,7 @@ def synthetic_queries(units: UnitBatch, rng, projections, count):
 def measure(searcher, text, keys, config):
     latencies, hits = [], []
     for q in range(keys.shape[0]):
-        one = TextEmbedding(text.sentence[q : q + 1], text.tokens[q : q + 1], text.mask[q : q + 1], text.concepts[q : q + 1])
+        one = text.rows(slice(q, q + 1))
         start = time.perf_counter()
         (ranked,) = searcher.rank(one, keys[q : q + 1], config)
         latencies.append(time.perf_counter() - start)
@@ -172,11 +172,11 @@ def main() -> None:
         reader = IndexReader.open(root)
         searcher = Searcher(reader, model)
         text, keys = synthetic_queries(reader.units, rng, projections, args.queries)
-        searcher.rank(TextEmbedding(text.sentence[:1], text.tokens[:1], text.mask[:1], text.concepts[:1]), keys[:1], SearchConfig())
+        searcher.rank(text.rows(slice(0, 1)), keys[:1], SearchConfig())
         rss_after = resident_mb()
         fast_ms, fast_hits = measure(searcher, text, keys, SearchConfig(k=10))
         m, single = args.exhaustive_queries, args.exhaustive_latency_queries
-        sub = TextEmbedding(text.sentence[:m], text.tokens[:m], text.mask[:m], text.concepts[:m])
+        sub = text.rows(slice(0, m))
         start = time.perf_counter()
         exact_hits = [[h.video_id for h in hits] for hits in searcher.rank(sub, keys[:m], SearchConfig(k=10, exhaustive=True))]
         batched_ms = (time.perf_counter() - start) * 1000 / m

@@ -41,11 +41,7 @@ def embed_clips(model: GLSCL, frames: ClipFrames, device: torch.device, batch_si
             model, torch.from_numpy(clip_frames).to(device), torch.from_numpy(counts).to(device)
         )
         parts.append(video)
-    return VideoEmbedding(
-        frames=torch.cat([p.frames.float() for p in parts]),
-        mask=torch.cat([p.mask for p in parts]),
-        concepts=None if parts[0].concepts is None else torch.cat([p.concepts.float() for p in parts]),
-    )
+    return VideoEmbedding.concat(parts).float32()
 
 
 @torch.inference_mode()
@@ -55,12 +51,7 @@ def embed_texts(model: GLSCL, texts: list[str], device: torch.device, batch_size
         model.embed_text(model.backbone.tokenize(texts[start : start + batch_size]).to(device))
         for start in range(0, len(texts), batch_size)
     ]
-    return TextEmbedding(
-        sentence=torch.cat([p.sentence.float() for p in parts]),
-        tokens=torch.cat([p.tokens.float() for p in parts]),
-        mask=torch.cat([p.mask for p in parts]),
-        concepts=None if parts[0].concepts is None else torch.cat([p.concepts.float() for p in parts]),
-    )
+    return TextEmbedding.concat(parts).float32()
 
 
 @torch.inference_mode()
@@ -68,12 +59,7 @@ def similarity_matrix(model: GLSCL, text: TextEmbedding, video: VideoEmbedding, 
     """GLSCL scores s ``[C, N]`` of every caption against every clip, in chunks of captions (bounded memory)."""
     rows = []
     for start in range(0, text.sentence.shape[0], chunk):
-        part = TextEmbedding(
-            sentence=text.sentence[start : start + chunk],
-            tokens=text.tokens[start : start + chunk],
-            mask=text.mask[start : start + chunk],
-            concepts=None if text.concepts is None else text.concepts[start : start + chunk],
-        )
+        part = text.rows(slice(start, start + chunk))
         rows.append(model.score(part, video).total.float().cpu().numpy())
     return np.concatenate(rows, axis=0)
 

@@ -8,7 +8,7 @@ LIM do not exist at all, so nothing untrained can leak into a score.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -20,8 +20,33 @@ from glscl_index.model.score import Scores, glscl_score
 from glscl_index.model.temporal import TemporalEncoder
 
 
+class _RowBatch:
+    """Row selection and concatenation along the first axis of every tensor field (a None field stays None)."""
+
+    def rows(self, index):
+        """The rows ``index`` (int tensor, slice) of every field."""
+        return type(self)(**{f.name: _apply(getattr(self, f.name), lambda t: t[index]) for f in fields(self)})
+
+    def float32(self):
+        """Floating fields as float32 (masks unchanged), e.g. after fp16/bf16 autocast."""
+        return type(self)(**{
+            f.name: _apply(getattr(self, f.name), lambda t: t.float() if t.is_floating_point() else t) for f in fields(self)
+        })
+
+    @classmethod
+    def concat(cls, parts: list):
+        return cls(**{
+            f.name: None if getattr(parts[0], f.name) is None else torch.cat([getattr(p, f.name) for p in parts])
+            for f in fields(cls)
+        })
+
+
+def _apply(tensor: torch.Tensor | None, fn) -> torch.Tensor | None:
+    return None if tensor is None else fn(tensor)
+
+
 @dataclass
-class VideoEmbedding:
+class VideoEmbedding(_RowBatch):
     """What the index stores for V units of at most T frames."""
 
     frames: torch.Tensor  # [V, T, D] temporal-encoder output (raw CLIP frame features in zero-shot mode)
@@ -30,7 +55,7 @@ class VideoEmbedding:
 
 
 @dataclass
-class TextEmbedding:
+class TextEmbedding(_RowBatch):
     """A batch of Q encoded queries."""
 
     sentence: torch.Tensor  # [Q, D] end-of-text feature e
