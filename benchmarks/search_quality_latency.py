@@ -6,7 +6,13 @@ Usage: .venv/bin/python benchmarks/search_quality_latency.py [--units 10000 1000
 Features are synthetic but structured (units drawn around topic centres, frames around their
 unit, concepts as fixed projections of the unit; queries near one frame of one unit) with the
 ViT-B/32 GLSCL shapes D=512, T=12, K=8; the index is written and read by the real store and
-scored by the real GLSCL code (`Searcher.rank`). Latency excludes model load and text encoding.
+scored by the real GLSCL code (`Searcher.rank`). Latency excludes model load and text encoding, and is
+warm: the first WARMUP_QUERIES queries are run once before timing, so the FAISS file's pages are in
+the page cache (right after writing a large index the kernel may still evict them once).
+Memory is measured in a fresh process (so nothing of the builder is counted): its resident memory
+after opening the index and answering one query, minus what it held before opening (model loaded).
+Disk is every file of the index (with the previous generation's FAISS file, which a commit keeps
+for readers) per unit.
 Exhaustive scoring (the reference for the overlap) ranks the first --exhaustive-queries queries in one
 batched pass over the units (reported per query); single-query exhaustive latency is timed on the first
 --exhaustive-latency-queries of them (a pass over 1M units' features takes minutes on 2 cores).
@@ -17,6 +23,7 @@ query) on a small synthetic index built for a tiny random-weight checkpoint, as 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -49,6 +56,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_ARCH = REPO / "tests" / "assets" / "tiny-clip.json"
 COMMIT_EVERY = 100_000  # units per commit: each commit extends the FAISS index (docs/storage.md)
 GENERATE_CHUNK = 20_000
+WARMUP_QUERIES = 3
 
 
 def synthetic_units(n, rng, projections, topics, fingerprint, start, frames_per_unit=T):
@@ -110,6 +118,27 @@ def resident_mb() -> np.ndarray:
     return np.array([int(fields[name].split()[0]) for name in ("VmRSS", "RssAnon")]) / 1024
 
 
+def _open_and_search(root: str) -> np.ndarray:
+    """In a fresh process: resident memory growth ``[total, anonymous]`` MB from opening the index at
+    ``root`` and answering one (random) query, the model being loaded before the baseline."""
+    torch.set_grad_enabled(False)
+    model = create_random_model("ViT-B-32", trained=True)
+    rng = np.random.default_rng(1)
+    sentence = torch.from_numpy(rng.standard_normal((1, D)).astype(np.float32))
+    concepts = torch.nn.functional.normalize(torch.from_numpy(rng.standard_normal((1, K, D)).astype(np.float32)), dim=-1)
+    text = TextEmbedding(sentence=sentence, tokens=torch.zeros(1, 1, D), mask=torch.ones(1, 1, dtype=torch.bool), concepts=concepts)
+    before = resident_mb()
+    searcher = Searcher(IndexReader.open(root), model)
+    searcher.rank(text, query_keys(sentence, concepts, 0.5).numpy(), SearchConfig())
+    return resident_mb() - before
+
+
+def reader_memory_mb(root: Path) -> np.ndarray:
+    """``[total, anonymous]`` MB a fresh reader process holds for the index at ``root`` (see module docstring)."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_open_and_search, (str(root),))
+
+
 def build_index(root, n, rng, projections, topics, dims, fingerprint, model_config=None):
     """Write n synthetic units through the real writer, committing every COMMIT_EVERY units."""
     with IndexWriter.open(root, fingerprint=fingerprint, model_config=model_config or {}, dims=dims) as writer:
@@ -168,12 +197,12 @@ def main() -> None:
         build_index(root, n, rng, projections, topics, index_dims(model), "synthetic")
         build_s = time.perf_counter() - start
         disk_kb = sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) / 1024 / n
-        rss_before = resident_mb()
+        rss_mb, anon_mb = reader_memory_mb(root)
         reader = IndexReader.open(root)
         searcher = Searcher(reader, model)
         text, keys = synthetic_queries(reader.units, rng, projections, args.queries)
-        searcher.rank(text.rows(slice(0, 1)), keys[:1], SearchConfig())
-        rss_after = resident_mb()
+        for q in range(WARMUP_QUERIES):
+            searcher.rank(text.rows(slice(q, q + 1)), keys[q : q + 1], SearchConfig())
         fast_ms, fast_hits = measure(searcher, text, keys, SearchConfig(k=10))
         m, single = args.exhaustive_queries, args.exhaustive_latency_queries
         sub = text.rows(slice(0, m))
@@ -182,7 +211,6 @@ def main() -> None:
         batched_ms = (time.perf_counter() - start) * 1000 / m
         exact_ms, _ = measure(searcher, sub, keys[:single], SearchConfig(k=10, exhaustive=True))
         overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fast_hits[:m], exact_hits)])
-        rss_mb, anon_mb = rss_after - rss_before
         kind = faiss_index.kind_of(reader.key_index)
         print(
             f"{n:>9} {kind:>6} {overlap:>13.3f} {np.percentile(fast_ms, 50):>15.1f} {np.percentile(fast_ms, 95):>8.1f} "
