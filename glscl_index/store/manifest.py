@@ -49,6 +49,11 @@ class Manifest:
     format_version: int = FORMAT_VERSION
 
     @property
+    def usable_faiss_file(self) -> str:
+        """The FAISS file if its keys are of the current kind, else "" (none, or format <= 2 keys: rebuild)."""
+        return self.faiss_file if self.format_version >= KEYS_DERIVED_SINCE else ""
+
+    @property
     def live_units(self) -> int:
         return sum(s.rows - len(s.dead) for s in self.shards)
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from glscl_index.errors import IndexCorruptError, IndexMismatchError
 from glscl_index.store import faiss_index
-from glscl_index.store.manifest import KEYS_DERIVED_SINCE, Manifest, read_manifest
+from glscl_index.store.manifest import Manifest, read_manifest
 from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, StackedRows, UnitBatch
 from glscl_index.store.shards import LAZY_COLUMNS, read_catalog, read_shard
 from glscl_index.store.unit_keys import UnitKeys
@@ -102,9 +102,9 @@ def _stack_lazy(columns: list[StackedRows], lives: list[np.ndarray], empty: np.n
 
 
 def _load_faiss(root: Path, manifest: Manifest, num_units: int) -> faiss.Index | None:
-    if not manifest.faiss_file or manifest.format_version < KEYS_DERIVED_SINCE:
+    if not manifest.usable_faiss_file:
         return None
-    path = root / manifest.faiss_file
+    path = root / manifest.usable_faiss_file
     try:
         index = faiss_index.read_index(path)
     except RuntimeError as exc:  # faiss reports unreadable files this way

@@ -19,7 +19,6 @@ from glscl_index.errors import IndexMismatchError, IndexNotFoundError
 from glscl_index.store import faiss_index
 from glscl_index.store.lock import WriterLock
 from glscl_index.store.manifest import (
-    KEYS_DERIVED_SINCE,
     Manifest,
     ShardRef,
     publish_manifest,
@@ -161,8 +160,7 @@ class IndexWriter:
     def _write_faiss(self, manifest: Manifest) -> str:
         """Build the FAISS index over the new generation's live keys (reader row order); its file name, "" if empty."""
         committed = self.manifest
-        same_units = manifest.shards == committed.shards and manifest.faiss_type == committed.faiss_type
-        if committed.faiss_file and same_units and committed.format_version >= KEYS_DERIVED_SINCE:
+        if committed.usable_faiss_file and manifest.shards == committed.shards and manifest.faiss_type == committed.faiss_type:
             # Only the catalog changed (e.g. a scheduled run that found a new broken file):
             # the same units, so the same index file serves the new generation.
             return committed.faiss_file
@@ -179,10 +177,10 @@ class IndexWriter:
         """The committed generation's index and how many of its rows lead the new row order unchanged
         (all of them when shards were only appended, else 0: only its training is reusable)."""
         committed = self.manifest
-        if not committed.faiss_file or committed.format_version < KEYS_DERIVED_SINCE:
+        if not committed.usable_faiss_file:
             return None, 0
         try:
-            index = faiss.read_index(str(self.root / committed.faiss_file))
+            index = faiss.read_index(str(self.root / committed.usable_faiss_file))
         except (RuntimeError, OSError):
             return None, 0  # damaged or gone: the keys in the shards rebuild it
         appended = manifest.shards[: len(committed.shards)] == committed.shards
