@@ -49,7 +49,7 @@ from glscl_index.store import faiss_index
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import UnitBatch
 from glscl_index.store.writer import IndexWriter
-from pipelines.index import index_dims, model_config_record
+from pipelines.embed_job import index_dims, model_config_record
 
 D, T, K = 512, 12, 8
 REPO = Path(__file__).resolve().parents[1]

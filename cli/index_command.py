@@ -5,22 +5,29 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from cli.options import CheckpointOption, DeviceOption, IndexOption, ModelOption, PretrainedOption, index_dir
-from cli.progress import RichIndexProgress
-from glscl_index.model_source import resolve_spec
-from glscl_index.video.workers import DecodeConfig
-from pipelines.index import IndexJobConfig, IndexSummary, run_index
+from glscl_index.video.decode_config import DecodeConfig
+
+if TYPE_CHECKING:
+    from pipelines.index import IndexSummary
 
 EXIT_STRICT_FAILURES = 10
+EXIT_STRICT_OFFLINE = 11
 
 
 def index(
-    paths: list[str] = typer.Argument(..., help="Video files and/or folders (searched recursively)."),
+    paths: list[str] = typer.Argument(
+        None,
+        help="Video files and/or folders (searched recursively); the index remembers them. "
+        "Without paths, every remembered root is indexed again.",
+        show_default=False,
+    ),
     index: Path = IndexOption,
     checkpoint: str = CheckpointOption,
     model: str = ModelOption,
@@ -43,9 +50,15 @@ def index(
         help="Decode again the files that failed before although they did not change (e.g. after upgrading decord "
         "or raising --timeout/--memory-limit); by default they stay failed and are counted in the summary.",
     ),
+    forget: list[str] = typer.Option(
+        [], "--forget",
+        help="Stop indexing this root and drop its entries (repeatable). A root that is missing is never dropped "
+        "by itself: its entries are kept, marked offline.",
+    ),
     strict: bool = typer.Option(
         False, "--strict",
-        help=f"Exit with {EXIT_STRICT_FAILURES} when any file is failed: in this run, or in an earlier one and unchanged since.",
+        help=f"Exit with {EXIT_STRICT_FAILURES} when any file is failed (in this run, or in an earlier one and unchanged "
+        f"since), or {EXIT_STRICT_OFFLINE} when a root is offline (missing, unreadable, or empty where it had videos).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary (errors still go to stderr)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
@@ -55,14 +68,22 @@ def index(
     Re-running brings the index up to date: new files are added, changed files
     re-embedded, deleted files dropped, moved files recognised by content, and
     nothing unchanged is decoded again (a file that failed stays failed until it
-    changes, or until --retry-failed). Exit code 0 when the index was committed
-    (broken files are listed), non-zero when nothing could be committed.
+    changes, or until --retry-failed). The index remembers its roots: `glscl index`
+    alone re-indexes all of them, and a root that is missing (an unmounted drive)
+    keeps its videos, marked offline; only --forget drops a root. Exit code 0 when
+    the index was committed (broken files are listed), non-zero when nothing
+    could be committed.
     """
+    # Imported here, not at start-up: torch and the pipeline take seconds to load (see cli/app.py).
+    from cli.progress import RichIndexProgress
+    from glscl_index.model_source import explicit_spec, reloadable_spec
+    from pipelines.index import IndexJobConfig, run_index
+
     directory = index_dir(index)
     config = IndexJobConfig(
-        paths=[str(Path(p).absolute()) for p in paths],
+        paths=[str(Path(p).absolute()) for p in paths or []],
         index_dir=directory,
-        model=resolve_spec(directory, checkpoint, model, pretrained),
+        model=reloadable_spec(explicit_spec(checkpoint, model, pretrained)),
         device=device,
         segment_s=segment_seconds,
         segment_overlap_s=segment_overlap,
@@ -75,6 +96,7 @@ def index(
         faiss_type=faiss_type,
         rebuild=rebuild,
         retry_failed=retry_failed,
+        forget=list(forget),
     )
     console = Console(stderr=True)
     progress = RichIndexProgress(console) if console.is_terminal and not quiet and not as_json else None
@@ -83,6 +105,7 @@ def index(
     finally:
         if progress is not None:
             progress.stop()
+    _warn(console, summary)
     if as_json:
         print(json.dumps({"index": str(directory), **summary.to_dict()}, indent=2))
     elif not quiet:
@@ -90,6 +113,22 @@ def index(
     # A scheduled --strict run keeps failing while a broken file stays in the folder, not only on the run that found it.
     if strict and (summary.failed or summary.failed_not_retried):
         sys.exit(EXIT_STRICT_FAILURES)
+    if strict and summary.offline_roots:
+        sys.exit(EXIT_STRICT_OFFLINE)
+
+
+def _warn(console: Console, summary: IndexSummary) -> None:
+    """Offline roots and warnings go to stderr even with --quiet: a cron job's mail shows them."""
+    for root in summary.offline_roots:
+        console.print(
+            f"glscl: warning: {root['path']} is offline ({root['reason']}); its {root['entries']} entries are kept, "
+            f"not removed (`glscl index --forget {root['path']}` drops them)",
+            markup=False, highlight=False, soft_wrap=True,
+        )
+    for action in summary.repaired:
+        console.print(f"glscl: repaired: {action}", markup=False, highlight=False, soft_wrap=True)
+    for warning in summary.warnings:
+        console.print(f"glscl: warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _print_summary(console: Console, directory: Path, summary: IndexSummary) -> None:
@@ -108,6 +147,10 @@ def _print_summary(console: Console, directory: Path, summary: IndexSummary) -> 
         for failure in summary.failures:
             table.add_row(failure["path"], failure["reason"])
         console.print(table)
+    if summary.duplicates:
+        console.print(f"same content as an indexed video (kept as more paths of it): {summary.duplicates}")
+    if summary.forgotten:
+        console.print(f"forgotten: {summary.forgotten} entries")
     if summary.failed_not_retried:
         # Files that failed in an earlier run and did not change since; the hint says how to try them again.
         console.print(f"failed (unchanged, not retried): {summary.failed_not_retried} — try again with --retry-failed")

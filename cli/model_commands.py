@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.options import CheckpointOption, DeviceOption, IndexOption, ModelOption, PretrainedOption, index_dir
-from glscl_index.model.checkpoint import create_random_model, load_model_and_fingerprint, resolve_device, save_checkpoint
-from glscl_index.model.official_import import import_official_state_dict, read_official_state_dict
-from glscl_index.model_source import resolve_spec
+from glscl_index.errors import IndexNotFoundError
+
+if TYPE_CHECKING:
+    from glscl_index.store.stats import IndexStats
 
 checkpoint_app = typer.Typer(help="Create and convert GLSCL checkpoints.", no_args_is_help=True)
 console = Console()
@@ -24,16 +28,53 @@ def info(
     pretrained: str = PretrainedOption,
     index: Path = IndexOption,
     device: str = DeviceOption,
+    failures: bool = typer.Option(False, "--failures", help="Also list the files that could not be indexed, with the reason."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Show the model: architecture, D, K, mode (trained or zero-shot), fingerprint, device.
+    """Show the index: its model (architecture, D, K, mode, fingerprint) and how many units, videos and failed files it holds.
 
-    Without model options it shows the model the index was built with.
+    Reads the index's manifest and catalog only; with model options (or without an
+    index) the model is loaded to show its fingerprint and device.
     """
-    spec = resolve_spec(index_dir(index), checkpoint, model, pretrained)
-    glscl, digest = load_model_and_fingerprint(spec)
+    from glscl_index.store.stats import index_stats  # pyarrow: imported when the command runs, not for --help
+
+    directory = index_dir(index)
+    explicit = checkpoint is not None or model is not None or pretrained is not None
+    try:
+        stats = index_stats(directory)
+    except IndexNotFoundError:
+        if failures:
+            raise
+        stats = None
+    details = _loaded_model_details(directory, checkpoint, model, pretrained, device) if explicit or stats is None else {}
+    if stats is not None:
+        details = {**stats.to_dict(failures=failures and as_json), **details}
+    if as_json:
+        print(json.dumps(details, indent=2))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in details.items():
+        table.add_row(f"[bold]{key}[/bold]", escape(_shown(key, value)))
+    console.print(table)
+    if failures and stats is not None:
+        _print_failures(stats)
+
+
+def _shown(key: str, value: object) -> str:
+    if key == "updated_at":
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(value)))
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+def _loaded_model_details(directory: Path, checkpoint: str | None, model: str | None, pretrained: str | None, device: str) -> dict:
+    # torch and open_clip are loaded only here (seconds), not for the index's own record.
+    from glscl_index.model.checkpoint import resolve_device
+    from glscl_index.model_source import load_index_model, resolve_spec
+
+    spec = resolve_spec(directory, checkpoint, model, pretrained)
+    glscl, digest = load_index_model(directory, checkpoint, model, pretrained)
     config = glscl.config
-    details = {
+    return {
         "architecture": config.clip_model,
         "source": spec.checkpoint or (spec.pretrained or "random weights"),
         "mode": config.mode,
@@ -48,12 +89,15 @@ def info(
         "fingerprint": digest,
         "device": str(resolve_device(device)),
     }
-    if as_json:
-        print(json.dumps(details, indent=2))
+
+
+def _print_failures(stats: IndexStats) -> None:
+    if not stats.failures:
+        console.print("no failed files")
         return
-    table = Table(show_header=False, box=None)
-    for key, value in details.items():
-        table.add_row(f"[bold]{key}[/bold]", str(value))
+    table = Table("failed file", "reason", title=f"{stats.failed_files} file(s) could not be indexed", title_justify="left")
+    for failure in stats.failures:
+        table.add_row(escape(failure.path), escape(failure.reason))
     console.print(table)
 
 
@@ -66,6 +110,8 @@ def checkpoint_random(
     decoder_ffn: int = typer.Option(2048, help="LIM decoder feed-forward width (small for tiny test models)."),
 ) -> None:
     """Write a random-weight checkpoint of any architecture, for offline smoke tests."""
+    from glscl_index.model.checkpoint import create_random_model, save_checkpoint
+
     glscl = create_random_model(model, trained=trained, seed=seed, decoder_ffn=decoder_ffn)
     digest = save_checkpoint(glscl, out)
     console.print(f"wrote {glscl.config.mode} random checkpoint {out} (fingerprint {digest})")
@@ -76,10 +122,13 @@ def checkpoint_import_official(
     source: Path = typer.Argument(..., help="State dict saved by the official GLSCL code (pytorch_model.bin)."),
     out: Path = typer.Argument(..., help="Directory to write our checkpoint into."),
     model: str = typer.Option(
-        "", "--model", "-m", help="open_clip architecture name or JSON config [default: inferred from the weights]."
+        "", "--model", "-m", help=escape("open_clip architecture name or JSON config [default: inferred from the weights].")
     ),
 ) -> None:
     """Convert a checkpoint trained with the official GLSCL code into a glscl checkpoint."""
+    from glscl_index.model.checkpoint import save_checkpoint
+    from glscl_index.model.official_import import import_official_state_dict, read_official_state_dict
+
     glscl = import_official_state_dict(read_official_state_dict(source), clip_model=model)
     digest = save_checkpoint(glscl, out)
     console.print(f"imported {source} -> {out} (fingerprint {digest})")

@@ -1,4 +1,7 @@
-"""Options shared by several commands (model selection, index location, device)."""
+"""Options shared by several commands (model selection, index location, device).
+
+Help texts go through rich markup, where "[default: ...]" would be a tag and vanish: they are escaped.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 
 def default_index_dir() -> Path:
@@ -21,7 +25,8 @@ def index_dir(value: Path | None) -> Path:
 
 
 IndexOption = typer.Option(
-    None, "--index", "-i", help="Index directory [default: $GLSCL_INDEX or ~/.local/share/glscl/index]."
+    None, "--index", "-i", help=escape("Index directory [default: $GLSCL_INDEX, else $XDG_DATA_HOME/glscl/index or ~/.local/share/glscl/index]."),
+    show_default=False,
 )
 CheckpointOption = typer.Option(
     None, "--checkpoint", "-c", envvar="GLSCL_CHECKPOINT",
@@ -29,10 +34,13 @@ CheckpointOption = typer.Option(
 )
 ModelOption = typer.Option(
     None, "--model", "-m", envvar="GLSCL_MODEL",
-    help="open_clip architecture name or JSON model config, zero-shot mode [default: the index's model, else ViT-B-32].",
+    help=escape("open_clip architecture name or JSON model config, zero-shot mode [default: the index's model, else ViT-B-32]."),
 )
 PretrainedOption = typer.Option(
     None, "--pretrained", "-p", envvar="GLSCL_PRETRAINED",
-    help="open_clip pretrained tag (downloaded once), a local weights file, or '' for random weights [default: openai].",
+    help=escape(
+        "open_clip pretrained tag (downloaded once), a local weights file, or '' for random weights "
+        "[default: the index's weights, else openai]."
+    ),
 )
 DeviceOption = typer.Option("auto", "--device", help="auto (GPU when present), cpu or cuda.")

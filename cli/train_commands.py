@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -20,14 +21,14 @@ from rich.table import Table
 from cli.options import CheckpointOption, DeviceOption, ModelOption, PretrainedOption
 from glscl_index.data import READERS
 from glscl_index.errors import DatasetError
-from glscl_index.eval.evaluate import EvalReport
-from glscl_index.model.checkpoint import ModelSpec
-from glscl_index.model_source import explicit_spec
-from glscl_index.train.config import TrainConfig
-from glscl_index.train.loop import StepLog
-from glscl_index.video.workers import DecodeConfig
-from pipelines.evaluate import EvalJobConfig, run_eval
-from pipelines.train import FRAME_CACHE_DIR, DatasetSource, TrainJobConfig, run_train
+from glscl_index.video.decode_config import DecodeConfig
+
+# torch and the training/evaluation pipelines are imported inside the commands (see cli/app.py).
+if TYPE_CHECKING:
+    from glscl_index.eval.evaluate import EvalReport
+    from glscl_index.model.checkpoint import ModelSpec
+    from glscl_index.train.loop import StepLog
+    from pipelines.train import DatasetSource
 
 DATASETS = ", ".join(READERS)
 DatasetOption = typer.Option("generic", "--dataset", "-d", help=f"Dataset layout: {DATASETS}.")
@@ -45,15 +46,21 @@ ViaIndexOption = typer.Option(
     None, "--via-index",
     help="Also index the split's videos into this folder and rank through glscl search's two-stage path.",
 )
-CacheOption = typer.Option(None, "--cache", help=f"Keep decoded frames here for the next run (e.g. RUN/{FRAME_CACHE_DIR}).")
+# RUN/frame-cache is pipelines.train.FRAME_CACHE_DIR, spelled out so that --help does not import torch.
+CacheOption = typer.Option(None, "--cache", help="Keep decoded frames here for the next run (e.g. RUN/frame-cache).")
 
 
 def _spec(checkpoint: str | None, model: str | None, pretrained: str | None) -> ModelSpec:
     """No index to remember a model here: without options, the default CLIP weights."""
+    from glscl_index.model.checkpoint import ModelSpec
+    from glscl_index.model_source import explicit_spec
+
     return explicit_spec(checkpoint, model, pretrained) or ModelSpec()
 
 
 def _dataset(name: str, annotations: Path, videos: Path, skip_missing: bool) -> DatasetSource:
+    from pipelines.train import DatasetSource
+
     if name.lower() not in READERS:
         raise DatasetError(f"unknown dataset {name!r} (known: {DATASETS})")
     return DatasetSource(name.lower(), annotations, videos, skip_missing)
@@ -93,6 +100,9 @@ def train(
     OUTPUT/last index directly: `glscl index ./videos --checkpoint OUTPUT/best`.
     Multi-GPU: `torchrun --nproc-per-node N -m cli.app train ...`.
     """
+    from glscl_index.train.config import TrainConfig
+    from pipelines.train import TrainJobConfig, run_train
+
     config = TrainJobConfig(
         dataset=_dataset(dataset, annotations, videos, skip_missing),
         output=output,
@@ -200,6 +210,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON document."),
 ) -> None:
     """Text-to-video and video-to-text retrieval metrics (R@1/5/10, MdR, MnR) of a model on a dataset split."""
+    from pipelines.evaluate import EvalJobConfig, run_eval
+
     config = EvalJobConfig(
         dataset=_dataset(dataset, annotations, videos, skip_missing),
         split=split,

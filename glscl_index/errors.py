@@ -47,6 +47,11 @@ class IndexCorruptError(GLSCLError):
     exit_code = 6
 
 
+def repair_hint(root) -> str:
+    """What every IndexCorruptError message ends with: the command that repairs the index at ``root``."""
+    return f"; run `glscl check --repair --index {root}`"
+
+
 class IndexMismatchError(GLSCLError):
     """The index was written by another model (fingerprint differs)."""
 
@@ -57,6 +62,18 @@ class IndexLockedError(GLSCLError):
     """Another writer holds the index lock."""
 
     exit_code = 8
+
+
+class InvalidOptionError(GLSCLError, ValueError):
+    """An option or config value is out of range or contradicts another (checked before anything is written)."""
+
+    exit_code = 2
+
+
+class IndexPathError(GLSCLError):
+    """The index location is unusable: a file is in the way, or the folder cannot be written (read-only)."""
+
+    exit_code = 2
 
 
 class EmptyQueryError(GLSCLError):

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from glscl_index.errors import EmptyQueryError, IndexMismatchError
-from glscl_index.model.checkpoint import load_model_and_fingerprint, resolve_device
+from glscl_index.model.checkpoint import resolve_device
 from glscl_index.model.glscl import GLSCL, TextEmbedding
 from glscl_index.model.keys import query_keys
 from glscl_index.model.score import glscl_score
-from glscl_index.model_source import resolve_spec
+from glscl_index.model_source import load_index_model
 from glscl_index.store.reader import IndexReader
 
 # Units scored per exact-scoring step in exhaustive mode (bounds memory: chunk x T x D floats).
@@ -43,6 +43,8 @@ class Hit:
     start_s: float
     end_s: float
     best_frame_s: float
+    paths: list[str] = field(default_factory=list)  # every path with this content (copies, links); video_path first
+    offline: bool = False  # under a root that was missing at the last `glscl index` (e.g. an unmounted drive)
 
 
 @dataclass
@@ -69,6 +71,8 @@ class Searcher:
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.config = model.config
+        self._paths_by_video: dict[str, list[str]] | None = None
+        self._offline: dict[str, bool] = {}
 
     @torch.inference_mode()
     def encode_queries(self, queries: list[str]) -> tuple[TextEmbedding, np.ndarray]:
@@ -168,6 +172,19 @@ class Searcher:
         locals_ = None if parts[0][3] is None else np.stack([p[3] for p in parts])
         return scores, weights, globals_, locals_
 
+    def _video_paths(self, video_id: str, row_path: str) -> list[str]:
+        """The catalog's paths of a video, the row's own path first while the catalog still has it."""
+        if self._paths_by_video is None:
+            self._paths_by_video, self._offline = {}, {}
+            for entry in self.reader.catalog:
+                if entry.status == "indexed":
+                    self._paths_by_video.setdefault(entry.video_id, []).append(entry.path)
+                    self._offline[entry.path] = entry.offline
+        paths = sorted(self._paths_by_video.get(video_id, []))
+        if row_path in paths or not paths:
+            return [row_path] + [p for p in paths if p != row_path]
+        return paths
+
     def _best_segments(self, rows, scores, weights, globals_, locals_, k: int) -> list[Hit]:
         """Aggregate units to videos (best segment wins) and keep the top k videos."""
         units = self.reader.units
@@ -179,9 +196,12 @@ class Searcher:
         for i in best:
             row = int(rows[i])
             frame = int(np.argmax(weights[i]))
+            paths = self._video_paths(str(units.video_id[row]), str(units.path[row]))
             hits.append(
                 Hit(
-                    video_path=str(units.path[row]),
+                    video_path=paths[0],
+                    paths=paths,
+                    offline=all(self._offline.get(p, False) for p in paths),
                     video_id=str(units.video_id[row]),
                     score=float(scores[i]),
                     global_score=float(globals_[i]),
@@ -210,8 +230,7 @@ def open_searcher(
     before any model is loaded; a model with another fingerprint is refused.
     """
     reader = IndexReader.open(index_dir)
-    spec = resolve_spec(index_dir, checkpoint, clip_model, pretrained)
-    model, digest = load_model_and_fingerprint(spec)
+    model, digest = load_index_model(index_dir, checkpoint, clip_model, pretrained)
     if digest != reader.manifest.fingerprint:
         raise IndexMismatchError(
             f"{index_dir} was built with model {reader.manifest.fingerprint} "

@@ -7,47 +7,53 @@ only new or changed content is decoded and embedded. A file that failed before
 and has not changed stays failed without being decoded again (the decoder
 would fail the same way) unless ``retry_failed`` asks for another attempt.
 Work is committed every ``commit_every`` videos or ``commit_interval_s``
-seconds, so a crash loses at most the uncommitted batch and the next run
-resumes.
+seconds, so a crash loses at most that many videos and the next run resumes.
+The index remembers its roots: a run without paths re-scans them, and a root
+that is not there (an unmounted drive) keeps its entries (``index_plan.py``).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from glscl_index.embedding import UnitEmbeddings, VideoEmbedder
-from glscl_index.errors import CorruptVideoError, GLSCLError, IndexNotFoundError
-from glscl_index.model.checkpoint import ModelSpec, load_model_and_fingerprint, model_fingerprint, resolve_device
-from glscl_index.model.glscl import GLSCL
-from glscl_index.model.keys import key_dim
+from glscl_index.errors import GLSCLError, IndexCorruptError, IndexNotFoundError, InvalidOptionError
+from glscl_index.store.check import repair_index
+from glscl_index.store.faiss_index import FAISS_TYPES
+from glscl_index.store.manifest import MANIFEST, PREVIOUS, Manifest, read_manifest, read_previous_manifest
 from glscl_index.store.reader import IndexReader
-from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
-from glscl_index.store.writer import IndexWriter
+from glscl_index.store.writer import IndexWriter, acquire_writer_lock
 from glscl_index.video.decode import DecodedVideo, decode_video
+from glscl_index.video.decode_config import DecodeConfig
 from glscl_index.video.sample import SamplingConfig
-from glscl_index.video.scan import ScanResult, SourceFile, content_hash, scan_paths
-from glscl_index.video.workers import DecodeConfig, DecodePool
+from glscl_index.video.scan import scan_paths
+from pipelines.index_plan import AliasTask, ChangePlan, EmbedTask, MoveTask, entries_under, plan_changes
+from pipelines.index_records import indexed_entry, record_failure
+
+if TYPE_CHECKING:
+    from glscl_index.model.spec import ModelSpec
+    from glscl_index.model.glscl import GLSCL
 
 
 class NoInputError(GLSCLError):
-    """None of the paths given to ``glscl index`` exists."""
+    """Nothing to index: none of the paths exists, none is remembered, or a root to forget is not one."""
 
     exit_code = 2
 
 
 @dataclass
 class IndexJobConfig:
-    paths: list[str]
+    paths: list[str]  # roots to scan (and remember); [] = every root the index remembers
     index_dir: Path
-    model: ModelSpec = field(default_factory=ModelSpec)
+    model: ModelSpec | None = None  # None = the index's own model (ViT-B-32 + openai for a new index)
     device: str = "auto"
     segment_s: float = 30.0
     segment_overlap_s: float = 10.0
@@ -63,6 +69,27 @@ class IndexJobConfig:
     # Decode again the files that failed before even though they did not change
     # (e.g. after upgrading decord or raising the time or memory limit).
     retry_failed: bool = False
+    forget: list[str] = field(default_factory=list)  # roots to drop, with every entry under them
+
+    def __post_init__(self) -> None:
+        """Refuse impossible values before anything is written or loaded (messages name the CLI options)."""
+        if not self.segment_s > 0:
+            raise InvalidOptionError(f"--segment-seconds (the segment length) must be positive (got {self.segment_s:g})")
+        if not 0 <= self.segment_overlap_s < self.segment_s:
+            raise InvalidOptionError(
+                f"--segment-overlap must be at least 0 and shorter than the segment length --segment-seconds "
+                f"{self.segment_s:g} (got {self.segment_overlap_s:g})"
+            )
+        if self.single_unit_max_s < 0:
+            raise InvalidOptionError(f"--single-unit-max must be 0 or more seconds (got {self.single_unit_max_s:g})")
+        if self.commit_every < 1:
+            raise InvalidOptionError(f"--commit-every must be at least 1 video (got {self.commit_every})")
+        if not self.commit_interval_s > 0:
+            raise InvalidOptionError(f"commit_interval_s must be positive (got {self.commit_interval_s:g})")
+        if self.batch_frames < 1:
+            raise InvalidOptionError(f"--batch-frames must be at least 1 (got {self.batch_frames})")
+        if self.faiss_type not in FAISS_TYPES:
+            raise InvalidOptionError(f"unknown --faiss type {self.faiss_type!r}; use one of {', '.join(FAISS_TYPES)}")
 
     def sampling(self, model: GLSCL) -> SamplingConfig:
         return SamplingConfig(
@@ -91,6 +118,11 @@ class IndexSummary:
     seconds: float = 0.0
     mode: str = ""
     fingerprint: str = ""
+    duplicates: int = 0  # files with the same content as an indexed one: recorded as more paths of that video
+    forgotten: int = 0  # catalog entries dropped with --forget
+    offline_roots: list[dict] = field(default_factory=list)  # {"path", "state", "reason", "entries"}: kept, not scanned
+    warnings: list[str] = field(default_factory=list)  # one line each: a root with no videos, a path not found
+    repaired: list[str] = field(default_factory=list)  # what the check before the run found damaged and mended
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,159 +141,213 @@ class Progress:
         pass
 
 
-@dataclass
-class _Plan:
-    unchanged: list[SourceFile] = field(default_factory=list)
-    failed_unchanged: list[SourceFile] = field(default_factory=list)  # failed before, not retried
-    touched: list[tuple[SourceFile, str, CatalogEntry]] = field(default_factory=list)  # (file, hash, old)
-    moved: list[tuple[SourceFile, str, CatalogEntry]] = field(default_factory=list)
-    embed: list[tuple[SourceFile, str, str, CatalogEntry | None]] = field(default_factory=list)  # file, hash, id, old
-    removed: list[CatalogEntry] = field(default_factory=list)
-    problems: list[tuple[str, str]] = field(default_factory=list)
-
-
-def model_config_record(model: GLSCL, spec: ModelSpec) -> dict:
-    """What the manifest records about the model: its config and where to load it from again."""
-    source = ModelSpec(
-        checkpoint=str(Path(spec.checkpoint).resolve()) if spec.checkpoint else "",
-        clip_model=str(Path(spec.clip_model).resolve()) if spec.clip_model.endswith(".json") else spec.clip_model,
-        pretrained=str(Path(spec.pretrained).resolve()) if spec.pretrained and os.path.isfile(spec.pretrained) else spec.pretrained,
-    )
-    return {"glscl": model.config.to_dict(), "source": asdict(source)}
-
-
-def index_dims(model: GLSCL) -> IndexDims:
-    config = model.config
-    return IndexDims(
-        frames=config.num_frames,
-        dim=config.embed_dim,
-        concepts=config.concepts,
-        key_dim=key_dim(config.embed_dim, config.concepts),
-    )
-
-
 def run_index(
     config: IndexJobConfig,
     progress: Progress | None = None,
     decode_fn: Callable[[str, SamplingConfig], DecodedVideo] = decode_video,
     model: GLSCL | None = None,
 ) -> IndexSummary:
-    """Bring the index at ``config.index_dir`` up to date with ``config.paths``."""
+    """Bring the index at ``config.index_dir`` up to date with its roots (``config.paths`` added to them).
+
+    The writer lock is taken before anything heavy, and the model is loaded only
+    when something has to be embedded (or the index is new, or rebuilt, or
+    ``config.model`` names a model to check against the index).
+    """
     started = time.monotonic()
     progress = progress or Progress()
-    scan = scan_paths(config.paths, exclude=config.exclude, include_hidden=config.include_hidden)
-    _check_inputs(config.paths, scan)  # before the model loads: a typo in a path fails at once
-    if model is None:
-        model, fingerprint = load_model_and_fingerprint(config.model)
-    else:
-        fingerprint = model_fingerprint(model)
-    summary = IndexSummary(mode=model.config.mode, fingerprint=fingerprint)
-    with IndexWriter.open(
-        config.index_dir,
-        fingerprint=fingerprint,
-        model_config=model_config_record(model, config.model),
-        dims=index_dims(model),
-        faiss_type=config.faiss_type,
-        rebuild=config.rebuild,
-    ) as writer:
-        plan = _plan(config.paths, scan, writer.catalog, retry_failed=config.retry_failed)
-        _apply_bookkeeping(writer, plan, config.index_dir, summary)
-        job = _EmbedJob(config, model, writer, summary, progress)
-        progress.start(len(plan.embed))
-        try:
-            job.run(plan.embed, decode_fn)
-        finally:
-            # Ctrl-C or a crash in the model: keep every video that was fully embedded.
-            job.flush()
-            manifest = writer.commit()
-            progress.committed(manifest.generation)
-        summary.generation = manifest.generation
-        summary.units = sum(shard.rows - len(shard.dead) for shard in manifest.shards)
+    remembered = _remembered_roots(config.index_dir) if not config.rebuild else []
+    roots, not_found = _roots_for_run(config, remembered)
+    created = not config.index_dir.exists()
+    try:
+        lock = acquire_writer_lock(config.index_dir)
+    except BaseException:
+        _remove_if_unused(config.index_dir, created)
+        raise
+    try:
+        repaired = _repair_first(config)
+        with IndexWriter.open(config.index_dir, faiss_type=config.faiss_type, rebuild=config.rebuild, lock=lock) as writer:
+            summary = _update(config, writer, roots, not_found, progress, decode_fn, model)
+        summary.repaired = repaired
+    except BaseException:
+        lock.release()
+        _remove_if_unused(config.index_dir, created)
+        raise
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
 
 
-def _check_inputs(paths: Iterable[str], scan: ScanResult) -> None:
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing and len(missing) == len(list(paths)):
-        raise NoInputError(f"no such file or directory: {', '.join(missing)}")
+def _update(config: IndexJobConfig, writer: IndexWriter, roots: list[str], not_found: list[str], progress, decode_fn, model) -> IndexSummary:
+    summary = IndexSummary(warnings=[f"{path}: no such file or directory" for path in not_found])
+    summary.forgotten = _forget(writer, config.forget)
+    given = [os.path.abspath(p) for p in config.paths]
+    to_scan = [p for p in given if p not in not_found] if given else ([] if config.forget else roots)
+    scan = scan_paths(to_scan, exclude=config.exclude, include_hidden=config.include_hidden)
+    plan = plan_changes(scan, writer.catalog, retry_failed=config.retry_failed)
+    writer.set_roots(roots)
+    if model is not None or writer.needs_model or plan.embed or config.model is not None:
+        from pipelines.embed_job import bind_model  # torch and the model's modules: only when a model is needed
+
+        model = bind_model(writer, config, model)
+    summary.mode, summary.fingerprint = _mode(writer.manifest), writer.manifest.fingerprint
+    _report_roots(plan, summary)
+    _apply_bookkeeping(writer, plan, config.index_dir, summary)
+    progress.start(len(plan.embed))
+    job = None
+    if plan.embed:
+        from pipelines.embed_job import EmbedJob
+
+        job = EmbedJob(config, model, writer, summary, progress)
+    pending = [task for task in plan.aliases if task.pending]
+    try:
+        tasks = plan.embed
+        while tasks:
+            job.run(tasks, decode_fn)
+            job.flush()
+            # A copy whose twin could not be decoded gets its own try (the decoder may have hung on one of them).
+            tasks, pending = _promote_orphaned_aliases(writer, pending)
+    finally:
+        # Ctrl-C or a crash in the model: keep every video that was fully embedded.
+        if job is not None:
+            job.flush()
+        _record_pending_aliases(writer, pending, summary)
+        manifest = writer.commit()
+        progress.committed(manifest.generation)
+    summary.generation = manifest.generation
+    summary.units = manifest.live_units
+    return summary
 
 
-def _plan(roots: list[str], scan: ScanResult, catalog: dict[str, CatalogEntry], retry_failed: bool = False) -> _Plan:
-    """Sort the scanned files into what to skip, re-catalog, copy, decode and drop.
+def _repair_first(config: IndexJobConfig) -> list[str]:
+    """The quick check (footers, row counts, FAISS header), and a repair of what it finds; what was repaired.
 
-    Unchanged files (same size and mtime as in the catalog) are skipped without
-    hashing, including those that failed before, unless ``retry_failed``.
+    A scheduled run mends a damaged index by itself: FAISS rebuilt from the shards, the previous
+    manifest when this one is garbled, a damaged shard's videos dropped so this run embeds them again.
     """
-    plan = _Plan(problems=[(p.path, p.reason) for p in scan.problems])
-    seen = {f.path for f in scan.files} | {p.path for p in scan.problems}
-    absolute_roots = [os.path.abspath(r) for r in roots]
-    gone = [
-        entry
-        for path, entry in catalog.items()
-        if path not in seen and (_under(path, absolute_roots) or not os.path.lexists(path))
-    ]
-    gone_by_hash = {e.content_hash: e for e in gone if e.status == "indexed" and e.content_hash}
-    for file in scan.files:
-        old = catalog.get(file.path)
-        if old is not None and old.size == file.size and old.mtime_ns == file.mtime_ns:
-            if old.status != "failed":
-                plan.unchanged.append(file)
-                continue
-            if not retry_failed:
-                plan.failed_unchanged.append(file)
-                continue
-        try:
-            digest = content_hash(file.path)
-        except OSError as exc:
-            plan.problems.append((file.path, f"unreadable: {exc.strerror or exc}"))
-            continue
-        if old is not None and old.status == "indexed" and old.content_hash == digest:
-            plan.touched.append((file, digest, old))
-        elif old is None and digest in gone_by_hash:
-            previous = gone_by_hash.pop(digest)
-            plan.moved.append((file, digest, previous))
-        else:
-            video_id = old.video_id if old is not None else uuid.uuid4().hex[:16]
-            plan.embed.append((file, digest, video_id, old))
-    moved_paths = {previous.path for _, _, previous in plan.moved}
-    plan.removed = [e for e in gone if e.path not in moved_paths]
-    return plan
+    has_index = (config.index_dir / MANIFEST).exists() or (config.index_dir / PREVIOUS).exists()
+    if config.rebuild or not has_index:
+        return []
+    return repair_index(config.index_dir, lock_held=True).repaired
 
 
-def _under(path: str, roots: list[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+def _mode(manifest: Manifest) -> str:
+    glscl = manifest.model_config.get("glscl", {}) if isinstance(manifest.model_config, dict) else {}
+    return "trained" if glscl.get("trained") else "zero-shot"
 
 
-def _apply_bookkeeping(writer: IndexWriter, plan: _Plan, index_dir: Path, summary: IndexSummary) -> None:
-    """Catalog-only changes: removals, touches, moves (rows copied, no decoding), scan problems."""
-    now = time.time()
-    summary.unchanged = len(plan.unchanged) + len(plan.failed_unchanged)
-    summary.failed_not_retried = len(plan.failed_unchanged)
-    writer.remove_videos([e.video_id for e in plan.removed if e.status == "indexed"])
-    writer.remove_catalog_paths([e.path for e in plan.removed])
-    summary.removed = len(plan.removed)
-    writer.set_catalog_entries(
-        CatalogEntry(
-            path=f.path, size=f.size, mtime_ns=f.mtime_ns, content_hash=digest, video_id=old.video_id,
-            status="indexed", error="", units=old.units, indexed_at=old.indexed_at,
+def _remembered_roots(index_dir: Path) -> list[str]:
+    try:
+        return read_manifest(index_dir).roots
+    except IndexCorruptError:
+        previous = read_previous_manifest(index_dir)  # the repair under the lock falls back to it too
+        return previous.roots if previous else []
+    except (IndexNotFoundError, NotADirectoryError):
+        return []
+
+
+def _roots_for_run(config: IndexJobConfig, remembered: list[str]) -> tuple[list[str], list[str]]:
+    """(the roots the index will remember, the given paths that do not exist and are not remembered).
+
+    Paths given on the command line join the remembered roots; a path that does
+    not exist is only remembered if it was before (a typo is not a root).
+    """
+    forget = [os.path.abspath(p) for p in config.forget]
+    unknown = [p for p in forget if p not in remembered]
+    if unknown:
+        known = ", ".join(remembered) or "none"
+        raise NoInputError(f"--forget {unknown[0]}: not a root of this index (its roots: {known})")
+    kept = [r for r in remembered if r not in forget]
+    given = [os.path.abspath(p) for p in config.paths]
+    not_found = [p for p in given if not os.path.lexists(p) and p not in remembered]
+    if given and len(not_found) == len(given):
+        raise NoInputError(f"no such file or directory: {', '.join(not_found)}")
+    if not given and not kept and not forget:
+        raise NoInputError(
+            f"no paths given and the index at {config.index_dir} remembers none; run `glscl index PATH...` first"
         )
-        for f, digest, old in plan.touched
+    roots = kept + [p for p in given if p not in kept and p not in not_found]
+    return roots, not_found
+
+
+def _remove_if_unused(index_dir: Path, created: bool) -> None:
+    """Undo the folder this run made when it failed before its first commit (a typo leaves no trace)."""
+    if not created or (index_dir / MANIFEST).exists():
+        return
+    shutil.rmtree(index_dir, ignore_errors=True)
+
+
+def _forget(writer: IndexWriter, paths: list[str]) -> int:
+    """Drop the entries under each forgotten root, and the units no remaining path names; how many entries."""
+    entries = [entry for path in paths for entry in entries_under(writer.catalog, path)]
+    writer.remove_catalog_paths(e.path for e in entries)
+    writer.remove_unreferenced_videos(e.video_id for e in entries if e.status == "indexed")
+    return len(entries)
+
+
+def _report_roots(plan: ChangePlan, summary: IndexSummary) -> None:
+    summary.offline_roots = [asdict(root) for root in plan.offline_roots]
+    summary.warnings += [f"{path}: no videos found" for path in plan.empty_roots]
+
+
+def _apply_bookkeeping(writer: IndexWriter, plan: ChangePlan, index_dir: Path, summary: IndexSummary) -> None:
+    """Catalog-only changes: offline flags, touches, aliases, moves (rows copied, no decoding), removals, problems."""
+    now = time.time()
+    summary.unchanged = len(plan.unchanged) + len(plan.failed_unchanged) + len(plan.touched)
+    summary.failed_not_retried = len(plan.failed_unchanged) + plan.problems_unchanged
+    writer.set_catalog_entries(plan.offline_changes)
+    writer.set_catalog_entries(
+        indexed_entry(task.file, task.content_hash, task.previous.video_id, task.previous.units, task.previous.indexed_at)
+        for task in plan.touched
     )
-    summary.unchanged += len(plan.touched)
+    ready = [task for task in plan.aliases if not task.pending]
+    _record_aliases(writer, ready, summary, now)
     if plan.moved:
         _copy_moved_rows(writer, plan.moved, index_dir, now)
         summary.moved = len(plan.moved)
-    for path, reason in plan.problems:
-        _record_failure(writer, summary, path, reason, size=0, mtime_ns=0, digest="", now=now)
+    writer.remove_catalog_paths(e.path for e in plan.removed)
+    writer.remove_unreferenced_videos(e.video_id for e in plan.removed if e.status == "indexed")
+    summary.removed = len(plan.removed)
+    for problem in plan.problems:
+        record_failure(writer, summary, problem.path, problem.reason, size=0, mtime_ns=0, digest="", now=now)
 
 
-def _copy_moved_rows(writer, moved, index_dir: Path, now: float) -> None:
+def _record_aliases(writer: IndexWriter, aliases: list[AliasTask], summary: IndexSummary, now: float) -> None:
+    """Each alias path becomes another path of its twin's video; what it showed before is released."""
+    for task in aliases:
+        twin_units = next((writer.catalog[p].units for p in writer.video_paths(task.video_id)), 0)
+        writer.set_catalog_entries([indexed_entry(task.file, task.content_hash, task.video_id, twin_units, now)])
+        if task.previous is not None and task.previous.status == "indexed":
+            writer.remove_unreferenced_videos([task.previous.video_id])
+        summary.duplicates += 1
+
+
+def _record_pending_aliases(writer: IndexWriter, aliases: list[AliasTask], summary: IndexSummary) -> None:
+    """Aliases of videos embedded in this run: recorded once their twin is indexed (else found again next run)."""
+    pending = [task for task in aliases if task.pending and writer.video_paths(task.video_id)]
+    _record_aliases(writer, pending, summary, time.time())
+
+
+def _promote_orphaned_aliases(writer: IndexWriter, aliases: list[AliasTask]) -> tuple[list[EmbedTask], list[AliasTask]]:
+    """(one embed task per group of aliases whose twin failed, the aliases left, re-pointed to those tasks)."""
+    promoted: dict[str, EmbedTask] = {}
+    left = []
+    for task in aliases:
+        if writer.video_paths(task.video_id):
+            left.append(task)
+        elif task.video_id not in promoted:
+            promoted[task.video_id] = EmbedTask(task.file, task.content_hash, uuid.uuid4().hex[:16], task.previous)
+        else:
+            twin = promoted[task.video_id]
+            left.append(AliasTask(task.file, task.content_hash, twin.video_id, task.previous, pending=True))
+    return list(promoted.values()), left
+
+
+def _copy_moved_rows(writer: IndexWriter, moved: list[MoveTask], index_dir: Path, now: float) -> None:
     try:
         committed = IndexReader.open(index_dir).units
     except IndexNotFoundError:
         return
-    for file, digest, previous in moved:
+    for task in moved:
+        previous, file = task.previous, task.file
         rows = np.flatnonzero(committed.video_id == previous.video_id)
         batch = committed.take(rows)
         batch.path = np.full(len(rows), file.path, dtype=object)
@@ -270,155 +356,4 @@ def _copy_moved_rows(writer, moved, index_dir: Path, now: float) -> None:
         writer.remove_videos([previous.video_id])
         writer.add_units(batch)
         writer.remove_catalog_paths([previous.path])
-        writer.set_catalog_entries([
-            CatalogEntry(
-                path=file.path, size=file.size, mtime_ns=file.mtime_ns, content_hash=digest,
-                video_id=previous.video_id, status="indexed", error="", units=len(rows), indexed_at=now,
-            )
-        ])
-
-
-def _record_failure(writer, summary: IndexSummary, path: str, reason: str, size: int, mtime_ns: int, digest: str, now: float, video_id: str = "") -> None:
-    writer.set_catalog_entries([
-        CatalogEntry(
-            path=path, size=size, mtime_ns=mtime_ns, content_hash=digest, video_id=video_id,
-            status="failed", error=reason, units=0, indexed_at=now,
-        )
-    ])
-    summary.failed += 1
-    summary.failures.append({"path": path, "reason": reason})
-
-
-class _EmbedJob:
-    """Decodes in worker processes while the model embeds the previous batch; commits periodically.
-
-    A full batch (``batch_frames`` frames) goes to a model thread while the
-    calling thread goes on taking decoded files (so the workers keep decoding)
-    until the next batch is full; only then does it wait for the model. The
-    writer, the catalog and the progress hooks are touched from the calling
-    thread only. Batches stay full size: on a CPU every forward pass
-    synchronises the torch threads, and 12- or 24-frame passes measured 1.3-1.6x
-    slower per frame than 144-frame ones on a busy 2-core machine.
-    """
-
-    def __init__(self, config: IndexJobConfig, model: GLSCL, writer: IndexWriter, summary: IndexSummary, progress: Progress):
-        self.config = config
-        self.writer = writer
-        self.summary = summary
-        self.progress = progress
-        self.sampling = config.sampling(model)
-        self.embedder = VideoEmbedder(model, resolve_device(config.device), config.batch_frames)
-        self.fingerprint = summary.fingerprint
-        self.pending: list[tuple[SourceFile, str, str, CatalogEntry | None, DecodedVideo]] = []
-        self.pending_frames = 0
-        self.embedding: tuple[list, Future] | None = None  # the batch in the model thread
-        self.since_commit = 0
-        self.last_commit = time.monotonic()
-
-    def run(self, todo: list, decode_fn) -> None:
-        if not todo:
-            return
-        by_path = {file.path: (file, digest, video_id, old) for file, digest, video_id, old in todo}
-        with (
-            DecodePool(self.config.decode, self.sampling, decode_fn=decode_fn) as pool,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="glscl-embed") as model_thread,
-        ):
-            for path, result in pool.imap(list(by_path)):
-                file, digest, video_id, old = by_path[path]
-                if isinstance(result, CorruptVideoError):
-                    self._fail(file, digest, video_id, old, str(result))
-                    continue
-                self.pending.append((file, digest, video_id, old, result))
-                self.pending_frames += sum(len(u.timestamps_s) for u in result.units)
-                if self.pending_frames >= self.config.batch_frames:
-                    self._stage_embedded()
-                    batch, self.pending, self.pending_frames = self.pending, [], 0
-                    self.embedding = (batch, model_thread.submit(self._embed, batch))
-                self._maybe_commit()
-
-    def _fail(self, file: SourceFile, digest: str, video_id: str, old: CatalogEntry | None, reason: str) -> None:
-        if old is not None and old.status == "indexed":
-            self.writer.remove_videos([old.video_id])  # the file changed into something unreadable
-        _record_failure(
-            self.writer, self.summary, file.path, reason, file.size, file.mtime_ns, digest, time.time(), video_id
-        )
-        self.progress.advance(file.path, 0, failed=True)
-        self.since_commit += 1
-
-    def _maybe_commit(self) -> None:
-        due = time.monotonic() - self.last_commit >= self.config.commit_interval_s
-        if self.since_commit >= self.config.commit_every or due:
-            self.flush()
-            manifest = self.writer.commit()
-            self.progress.committed(manifest.generation)
-            self.since_commit = 0
-            self.last_commit = time.monotonic()
-
-    def flush(self) -> None:
-        """Stage the batch in the model thread, then embed and stage the pending videos here."""
-        self._stage_embedded()
-        if self.pending:
-            pending, self.pending, self.pending_frames = self.pending, [], 0
-            self._stage(pending, self._embed(pending))
-
-    def _stage_embedded(self) -> None:
-        """Wait for the batch in the model thread (if any) and stage it; its error, if any, is raised here."""
-        if self.embedding is not None:
-            (batch, future), self.embedding = self.embedding, None
-            self._stage(batch, future.result())
-
-    def _embed(self, pending: list) -> tuple[list, np.ndarray, UnitEmbeddings]:
-        """(units, counts [U] frames per unit, embeddings) of the pending videos; touches no shared state."""
-        units = [(entry, unit) for entry in pending for unit in entry[4].units]
-        counts = np.array([len(unit.timestamps_s) for _, unit in units], dtype=np.int64)
-        frames = np.concatenate([unit.frames for _, unit in units])
-        return units, counts, self.embedder.embed(frames, counts)
-
-    def _stage(self, pending: list, embedded: tuple[list, np.ndarray, UnitEmbeddings]) -> None:
-        """Stage the units of embedded videos and their catalog entries; count them as done."""
-        units, counts, embedded = embedded
-        self.writer.remove_videos([old.video_id for _, _, _, old, _ in pending if old is not None and old.status == "indexed"])
-        self.writer.add_units(self._unit_batch(units, counts, embedded))
-        now = time.time()
-        entries = []
-        for file, digest, video_id, old, video in pending:
-            entries.append(
-                CatalogEntry(
-                    path=file.path, size=file.size, mtime_ns=file.mtime_ns, content_hash=digest, video_id=video_id,
-                    status="indexed", error="", units=len(video.units), indexed_at=now,
-                )
-            )
-            if old is None or old.status != "indexed":  # a file that failed before is new to the index
-                self.summary.added += 1
-            else:
-                self.summary.updated += 1
-            frames_done = sum(len(u.timestamps_s) for u in video.units)
-            self.summary.videos_embedded += 1
-            self.summary.frames_embedded += frames_done
-            self.progress.advance(file.path, frames_done, failed=False)
-            self.since_commit += 1
-        self.writer.set_catalog_entries(entries)
-
-    def _unit_batch(self, units, counts: np.ndarray, embedded) -> UnitBatch:
-        num_frames = self.embedder.num_frames
-        timestamps = np.zeros((len(units), num_frames), dtype=np.float32)
-        timestamps[embedded.mask] = np.concatenate([unit.timestamps_s for _, unit in units]).astype(np.float32)
-        files = [entry[0] for entry, _ in units]
-        video_ids = np.array([entry[2] for entry, _ in units], dtype=object)
-        segments = np.array([unit.segment_index for _, unit in units], dtype=np.int32)
-        return UnitBatch(
-            unit_id=np.array([f"{v}:{s}" for v, s in zip(video_ids, segments)], dtype=object),
-            video_id=video_ids,
-            path=np.array([f.path for f in files], dtype=object),
-            size=np.array([f.size for f in files], dtype=np.int64),
-            mtime_ns=np.array([f.mtime_ns for f in files], dtype=np.int64),
-            content_hash=np.array([entry[1] for entry, _ in units], dtype=object),
-            segment_index=segments,
-            start_s=np.array([unit.start_s for _, unit in units], dtype=np.float32),
-            end_s=np.array([unit.end_s for _, unit in units], dtype=np.float32),
-            num_frames=counts.astype(np.int32),
-            timestamps_s=timestamps,
-            frame_features=embedded.frames,
-            visual_concepts=embedded.concepts,
-            fingerprint=self.fingerprint,
-        )
+        writer.set_catalog_entries([indexed_entry(file, task.content_hash, previous.video_id, len(rows), now)])

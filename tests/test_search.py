@@ -8,7 +8,7 @@ from glscl_index.errors import EmptyQueryError
 from glscl_index.search import SearchConfig, Searcher
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.writer import IndexWriter
-from pipelines.index import index_dims
+from pipelines.embed_job import index_dims
 from tests.conftest import tiny_model
 from tests.store.test_store import make_batch
 

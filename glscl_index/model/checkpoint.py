@@ -20,7 +20,6 @@ import json
 import os
 import socket
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -38,26 +37,12 @@ from glscl_index.errors import CheckpointError, WeightsUnavailableError
 from glscl_index.model.backbone import ClipBackbone, build_clip
 from glscl_index.model.config import GLSCLConfig
 from glscl_index.model.glscl import GLSCL
+from glscl_index.model.spec import ModelSpec
 
 CHECKPOINT_FORMAT = "glscl-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-@dataclass
-class ModelSpec:
-    """Where a model comes from: a GLSCL checkpoint directory, or a CLIP architecture + weights.
-
-    ``clip_model`` is an open_clip architecture name or a path to a JSON file
-    with an open_clip model config; ``pretrained`` is an open_clip tag
-    (downloaded once through open_clip's hub cache), a local weights file, or
-    "" for random weights.
-    """
-
-    checkpoint: str = ""
-    clip_model: str = "ViT-B-32"
-    pretrained: str = "openai"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -143,9 +128,9 @@ def _resolve_pretrained(name: str, clip_config: dict, pretrained: str) -> tuple[
         path = download_pretrained(tag_cfg)
     except Exception as exc:  # hub and network errors come in many types
         raise WeightsUnavailableError(
-            f"could not fetch {name}/{pretrained} CLIP weights ({type(exc).__name__}); "
-            f"on a machine without internet, download them elsewhere and pass --pretrained /path/to/weights "
-            f"(or set GLSCL_PRETRAINED)"
+            f"could not fetch the {name}/{pretrained} CLIP weights (no internet, or not in the hub cache); "
+            f"download them elsewhere and pass --pretrained /path/to/weights (GLSCL_PRETRAINED=/path/to/weights), "
+            f"or use a trained GLSCL checkpoint: --checkpoint /path/to/checkpoint (GLSCL_CHECKPOINT=/path/to/checkpoint)"
         ) from exc
     if not path:
         raise WeightsUnavailableError(f"open_clip has no download for {name}/{pretrained}")
@@ -231,6 +216,8 @@ def save_checkpoint(model: GLSCL, directory: str | Path) -> str:
     digest = fingerprint(model.config, state)
     tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp_weights), metadata={"format": CHECKPOINT_FORMAT, "fingerprint": digest})
+    # safetensors creates the file 0600; give it the mode every other file gets (0666 less the umask).
+    os.chmod(tmp_weights, 0o666 & ~_current_umask())
     os.replace(tmp_weights, directory / WEIGHTS_FILE)
     document = {
         "format": CHECKPOINT_FORMAT,
@@ -244,10 +231,21 @@ def save_checkpoint(model: GLSCL, directory: str | Path) -> str:
     return digest
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def read_checkpoint_config(directory: str | Path) -> tuple[GLSCLConfig, str]:
     """``config.json`` of a checkpoint -> (config, recorded fingerprint)."""
     directory = Path(directory)
     config_path = directory / CONFIG_FILE
+    if directory.is_file():
+        raise CheckpointError(
+            f"checkpoint {directory} is a file; give the checkpoint directory (the folder holding {CONFIG_FILE} "
+            f"and {WEIGHTS_FILE}), e.g. --checkpoint {directory.parent}"
+        )
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory {directory} does not exist")
     if not config_path.is_file():

@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
 
-from glscl_index.errors import IndexLockedError
+from glscl_index.errors import IndexLockedError, IndexPathError
+
+
+def make_index_dirs(root: Path, *names: str) -> None:
+    """Create ``root`` and its subfolders ``names``; a file in the way or a read-only place is an IndexPathError."""
+    paths = [root, *(root / name for name in names)]
+    try:
+        for path in paths:
+            path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unusable_index_dir(root, exc) from exc
+    # An existing folder on a read-only mount (or not ours) would otherwise fail only at the first commit.
+    for path in paths:
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise unusable_index_dir(root, OSError(errno.EACCES, os.strerror(errno.EACCES), str(path)))
+
+
+def unusable_index_dir(root: Path, exc: OSError) -> IndexPathError:
+    """The one-line error for an OSError met while creating or locking the index folder ``root``."""
+    blocker = next((p for p in [root, *root.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None or exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        where = f" ({blocker} is a file)" if blocker is not None and blocker != root else ""
+        return IndexPathError(f"--index {root} is a file, not an index folder{where}; pass a folder with --index")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return IndexPathError(
+            f"cannot write to the index folder {root} (read-only? {exc.strerror}); pass a writable folder with --index"
+        )
+    return IndexPathError(f"cannot create the index folder {root}: {exc.strerror or exc}")
 
 
 class WriterLock:
@@ -15,7 +43,10 @@ class WriterLock:
         self.handle = None
 
     def acquire(self) -> None:
-        handle = open(self.path, "a+")
+        try:
+            handle = open(self.path, "a+")
+        except OSError as exc:
+            raise unusable_index_dir(self.path.parent, exc) from exc
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glscl_index.errors import IndexCorruptError, IndexNotFoundError
+from glscl_index.errors import IndexCorruptError, IndexNotFoundError, IndexPathError, repair_hint
 from glscl_index.store.schema import IndexDims
 
 # 1: Parquet shards with a global-key column, FAISS built on open; 2: + Arrow copies of the shards and a
@@ -47,6 +47,9 @@ class Manifest:
     faiss_file: str = ""  # this generation's FAISS index over the live units' keys, rows in reader order ("" = none)
     updated_at: float = 0.0
     format_version: int = FORMAT_VERSION
+    # The folders and files the index keeps current (absolute, as given): `glscl index` with no paths
+    # re-scans them, and only entries under a root that was scanned and found can be removed.
+    roots: list[str] = field(default_factory=list)
 
     @property
     def usable_faiss_file(self) -> str:
@@ -76,6 +79,7 @@ class Manifest:
                 "catalog": self.catalog,
                 "faiss_file": self.faiss_file,
                 "updated_at": self.updated_at,
+                "roots": self.roots,
             }
         )
 
@@ -96,11 +100,14 @@ class Manifest:
                 faiss_file=str(data.get("faiss_file", "")),
                 updated_at=float(data.get("updated_at", 0.0)),
                 format_version=int(data["format_version"]),
+                roots=[str(r) for r in data.get("roots", [])],
             )
         except IndexCorruptError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise IndexCorruptError(f"{source} is damaged ({type(exc).__name__}: {exc})") from exc
+            raise IndexCorruptError(
+                f"{source} is damaged ({type(exc).__name__}: {exc}){repair_hint(Path(source).parent)}"
+            ) from exc
 
 
 def read_manifest(root: str | Path) -> Manifest:
@@ -109,8 +116,10 @@ def read_manifest(root: str | Path) -> Manifest:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise IndexNotFoundError(f"no index at {root}; run `glscl index PATH --index {root}` first") from None
+    except NotADirectoryError:
+        raise IndexPathError(f"--index {root} is a file, not an index folder; pass a folder with --index") from None
     except OSError as exc:
-        raise IndexCorruptError(f"cannot read {path}: {exc.strerror}") from exc
+        raise IndexCorruptError(f"cannot read {path}: {exc.strerror}{repair_hint(root)}") from exc
     return Manifest.from_json(text, str(path))
 
 

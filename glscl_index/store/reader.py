@@ -8,7 +8,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from glscl_index.errors import IndexCorruptError, IndexMismatchError
+from glscl_index.errors import IndexCorruptError, IndexMismatchError, repair_hint
 from glscl_index.store import faiss_index
 from glscl_index.store.manifest import Manifest, read_manifest
 from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, StackedRows, UnitBatch
@@ -53,7 +53,9 @@ class IndexReader:
                 # a newer generation is published, so read again.
                 if attempt == OPEN_ATTEMPTS - 1:
                     name = Path(exc.filename).name if exc.filename else "?"
-                    raise IndexCorruptError(f"{root}: file {name} named by the manifest is missing") from exc
+                    raise IndexCorruptError(
+                        f"{root}: file {name} named by the manifest is missing{repair_hint(root)}"
+                    ) from exc
         raise AssertionError("unreachable")
 
     @cached_property
@@ -78,7 +80,9 @@ def load_units(root: Path, manifest: Manifest) -> UnitBatch:
     ]
     for batch, ref in shards:
         if len(batch) != ref.rows:
-            raise IndexCorruptError(f"shard {ref.name} has {len(batch)} rows, the manifest says {ref.rows}")
+            raise IndexCorruptError(
+                f"shard {ref.name} has {len(batch)} rows, the manifest says {ref.rows}{repair_hint(root)}"
+            )
     empty = UnitBatch.empty(manifest.dims, manifest.fingerprint)
     lives = [np.setdiff1d(np.arange(ref.rows), np.asarray(ref.dead, dtype=np.int64)) for _, ref in shards]
     columns = {}
@@ -108,11 +112,13 @@ def _load_faiss(root: Path, manifest: Manifest, num_units: int) -> faiss.Index |
     try:
         index = faiss_index.read_index(path)
     except RuntimeError as exc:  # faiss reports unreadable files this way
-        raise IndexCorruptError(f"FAISS index {path.name} is damaged: {str(exc).splitlines()[0][:200]}") from exc
+        raise IndexCorruptError(
+            f"FAISS index {path.name} is damaged: {str(exc).splitlines()[0][:200]}{repair_hint(root)}"
+        ) from exc
     if index.ntotal != num_units or index.d != manifest.dims.key_dim:
         raise IndexCorruptError(
             f"FAISS index {path.name} holds {index.ntotal} keys of width {index.d}; "
-            f"the manifest has {num_units} units of width {manifest.dims.key_dim}"
+            f"the manifest has {num_units} units of width {manifest.dims.key_dim}{repair_hint(root)}"
         )
     return index
 

@@ -149,3 +149,6 @@ class CatalogEntry:
     error: str  # "" when indexed
     units: int
     indexed_at: float  # unix seconds
+    # Under a root that was absent, empty or unreadable at the last run (an unmounted drive):
+    # kept and searchable, not removed, until the root is scanned again or forgotten.
+    offline: bool = False

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from glscl_index.errors import IndexCorruptError
+from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store.schema import CatalogEntry, IndexDims, StackedRows, UnitBatch
 
 SHARD_SUFFIX = ".parquet"
@@ -96,6 +96,25 @@ def write_shard(path: Path, batches: Iterable[UnitBatch], dims: IndexDims) -> in
     return rows
 
 
+def rewrite_mapped_copy(path: Path) -> int:
+    """Write Parquet shard ``path``'s Arrow copy again from the shard (temp name, fsync, rename); returns the rows.
+
+    Streams one row group at a time. The shard itself is not touched: it is the record, the copy only serves reads.
+    """
+    shard = pq.ParquetFile(path)
+    mapped = mapped_copy(path)
+    tmp = mapped.with_name(mapped.name + ".tmp")
+    rows = 0
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, shard.schema_arrow) as arrow:
+        for group in range(shard.num_row_groups):
+            table = shard.read_row_group(group)
+            arrow.write_table(table)
+            rows += table.num_rows
+    _fsync_file(tmp)
+    os.replace(tmp, mapped)
+    return rows
+
+
 def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
     """Scalar columns are loaded; features and concepts stay in the memory map until rows are indexed."""
     try:
@@ -113,7 +132,9 @@ def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
         # pyarrow's error carries no file name; the reader reports which file vanished.
         raise FileNotFoundError(errno.ENOENT, "shard file is missing", str(path)) from None
     except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
-        raise IndexCorruptError(f"shard {path.name} is damaged: {str(exc).splitlines()[0][:200]}") from exc
+        raise IndexCorruptError(
+            f"shard {path.name} is damaged: {str(exc).splitlines()[0][:200]}{repair_hint(path.parent.parent)}"
+        ) from exc
     for name in ("unit_id", "video_id", "path", "content_hash"):
         data[name] = data[name].astype(object)
     return UnitBatch(**data, fingerprint=fingerprint)
@@ -161,12 +182,14 @@ def read_catalog(path: Path) -> list[CatalogEntry]:
     except FileNotFoundError:
         raise
     except (OSError, pa.ArrowException) as exc:
-        raise IndexCorruptError(f"catalog {path.name} is damaged: {str(exc).splitlines()[0][:200]}") from exc
+        raise IndexCorruptError(
+            f"catalog {path.name} is damaged: {str(exc).splitlines()[0][:200]}{repair_hint(path.parent)}"
+        ) from exc
     return [
         CatalogEntry(
             path=r["path"], size=int(r["size"]), mtime_ns=int(r["mtime_ns"]), content_hash=r["content_hash"],
             video_id=r["video_id"], status=r["status"], error=r["error"], units=int(r["units"]),
-            indexed_at=float(r["indexed_at"]),
+            indexed_at=float(r["indexed_at"]), offline=bool(r.get("offline") or False),
         )
         for r in records
     ]

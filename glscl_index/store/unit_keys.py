@@ -8,9 +8,7 @@ D * (1 + K) floats per unit (18 KB at ViT-B/32 shapes, half a row) to every shar
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from glscl_index.model.keys import video_keys
 from glscl_index.store.schema import IndexDims, UnitBatch
 
 
@@ -33,6 +31,12 @@ class UnitKeys:
         rows = np.arange(len(self))[index]
         if np.ndim(rows) == 0:
             return self[rows[None]][0]
+        # torch is imported here, not with the store: a writer takes its lock and a run with nothing to
+        # embed finishes without paying torch's seconds of import time.
+        import torch
+
+        from glscl_index.model.keys import video_keys
+
         frames = torch.from_numpy(np.asarray(self.units.frame_features[rows], dtype=np.float32))
         mask = torch.from_numpy(self.units.frame_mask(rows))
         concepts = torch.from_numpy(np.asarray(self.units.visual_concepts[rows], dtype=np.float32))

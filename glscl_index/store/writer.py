@@ -9,20 +9,23 @@ instant leaves the last published manifest and every file it names intact.
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from collections.abc import Iterable
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from glscl_index.errors import IndexMismatchError, IndexNotFoundError
+from glscl_index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from glscl_index.store import faiss_index
-from glscl_index.store.lock import WriterLock
+from glscl_index.store.lock import WriterLock, make_index_dirs
 from glscl_index.store.manifest import (
+    FORMAT_VERSION,
     Manifest,
     ShardRef,
     publish_manifest,
     read_manifest,
+    read_previous_manifest,
 )
 from glscl_index.store.reader import load_units
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
@@ -41,7 +44,7 @@ MERGE_CHUNK = 16384  # rows copied at a time when merging shards (bounds the wri
 
 
 class IndexWriter:
-    def __init__(self, root: Path, lock: WriterLock, manifest: Manifest, catalog: dict[str, CatalogEntry]):
+    def __init__(self, root: Path, lock: WriterLock, manifest: Manifest | None, catalog: dict[str, CatalogEntry]):
         self.root = root
         self.lock = lock
         self.manifest = manifest
@@ -51,43 +54,75 @@ class IndexWriter:
         self._catalog_dirty = False
         self._video_ids: dict[str, np.ndarray] = {}
         self._previous: Manifest | None = None
+        self._rebuild = False
+        self._faiss_type = "auto"
+        self._new_roots: list[str] | None = None
+        self._bound = True
+        self._video_paths: dict[str, set[str]] | None = None  # video_id -> indexed catalog paths, built on first use
 
     @classmethod
     def open(
-        cls, root: str | Path, *, fingerprint: str, model_config: dict, dims: IndexDims,
-        faiss_type: str = "auto", rebuild: bool = False,
+        cls, root: str | Path, *, fingerprint: str | None = None, model_config: dict | None = None,
+        dims: IndexDims | None = None, faiss_type: str = "auto", rebuild: bool = False, lock: WriterLock | None = None,
     ) -> IndexWriter:
+        """Take the writer lock (unless ``lock`` is already held) and read the committed generation.
+
+        The model is bound now when ``fingerprint`` is given, else later with ``bind_model``:
+        a run that finds nothing to embed never loads one (``needs_model`` says when it must).
+        """
         root = Path(root)
-        faiss_index.choose_type(0, dims.key_dim, faiss_type)  # validate early
-        (root / "shards").mkdir(parents=True, exist_ok=True)
-        lock = WriterLock(root)
-        lock.acquire()
+        faiss_index.choose_type(0, 1, faiss_type)  # validate before taking the lock
+        if lock is None:
+            lock = acquire_writer_lock(root)
         try:
-            try:
-                committed = read_manifest(root)
-            except IndexNotFoundError:
-                committed = None
-            if committed is not None and committed.fingerprint != fingerprint and not rebuild:
-                raise IndexMismatchError(
-                    f"{root} was built with another model (fingerprint {committed.fingerprint}, this one is "
-                    f"{fingerprint}); use another --index directory, or --rebuild to replace it"
-                )
-            if committed is None or rebuild:
-                generation = committed.generation if committed else 0
-                manifest = Manifest(generation, fingerprint, model_config, dims, faiss_type, [], "")
-                catalog: dict[str, CatalogEntry] = {}
-                writer = cls(root, lock, manifest, catalog)
-                writer._catalog_dirty = True
-                writer._previous = committed
-                return writer
-            committed.faiss_type = faiss_type
-            entries = read_catalog(root / committed.catalog) if committed.catalog else []
+            committed = _committed_manifest(root, rebuild)
+            entries = read_catalog(root / committed.catalog) if committed and committed.catalog and not rebuild else []
             writer = cls(root, lock, committed, {e.path: e for e in entries})
             writer._previous = committed
+            writer._rebuild = rebuild
+            writer._faiss_type = faiss_type
+            writer._bound = committed is not None and not rebuild
+            if committed is not None and not rebuild:
+                committed.faiss_type = faiss_type
+            if fingerprint is not None:
+                writer.bind_model(fingerprint, model_config or {}, dims)
             return writer
         except BaseException:
             lock.release()
             raise
+
+    @property
+    def needs_model(self) -> bool:
+        """True while no committed generation of this model backs the writer (a new index or --rebuild)."""
+        return not self._bound
+
+    def bind_model(self, fingerprint: str, model_config: dict, dims: IndexDims) -> None:
+        """Check that the model is the index's own (unless rebuilding) and start a new index for it if needed."""
+        committed = self._previous
+        if committed is not None and committed.fingerprint != fingerprint and not self._rebuild:
+            raise IndexMismatchError(
+                f"{self.root} was built with another model (fingerprint {committed.fingerprint}, this one is "
+                f"{fingerprint}); use another --index directory, or --rebuild to replace it"
+            )
+        if self.needs_model:
+            generation = committed.generation if committed else 0
+            self.manifest = Manifest(generation, fingerprint, model_config, dims, self._faiss_type, [], "", roots=self.roots)
+            self._catalog_dirty = True
+            self._bound = True
+
+    @property
+    def roots(self) -> list[str]:
+        """The folders and files this index keeps current (absolute paths, as given)."""
+        if self._new_roots is not None:
+            return list(self._new_roots)
+        return list(self.manifest.roots) if self.manifest is not None else []
+
+    def set_roots(self, roots: list[str]) -> None:
+        if roots != self.roots:
+            self._new_roots = list(roots)
+            if self.manifest is not None:
+                self.manifest = replace(self.manifest, roots=list(roots))
+            self._catalog_dirty = True
 
     def __enter__(self) -> IndexWriter:
         return self
@@ -112,19 +147,48 @@ class IndexWriter:
 
     def set_catalog_entries(self, entries: Iterable[CatalogEntry]) -> None:
         for entry in entries:
+            self._forget_path(entry.path)
             self.catalog[entry.path] = entry
+            if entry.status == "indexed":
+                self._paths_of_video().setdefault(entry.video_id, set()).add(entry.path)
             self._catalog_dirty = True
 
     def remove_catalog_paths(self, paths: Iterable[str]) -> None:
         for path in paths:
+            self._forget_path(path)
             if self.catalog.pop(path, None) is not None:
                 self._catalog_dirty = True
+
+    def video_paths(self, video_id: str) -> set[str]:
+        """The catalog paths that are this indexed video (one file under several paths is one video)."""
+        return set(self._paths_of_video().get(video_id, ()))
+
+    def remove_unreferenced_videos(self, video_ids: Iterable[str]) -> list[str]:
+        """Remove the units of those videos that no indexed catalog path names any more; the ids removed."""
+        orphans = sorted({v for v in video_ids if v and not self._paths_of_video().get(v)})
+        self.remove_videos(orphans)
+        return orphans
+
+    def _paths_of_video(self) -> dict[str, set[str]]:
+        if self._video_paths is None:
+            self._video_paths = {}
+            for entry in self.catalog.values():
+                if entry.status == "indexed":
+                    self._video_paths.setdefault(entry.video_id, set()).add(entry.path)
+        return self._video_paths
+
+    def _forget_path(self, path: str) -> None:
+        old = self.catalog.get(path)
+        if old is not None and old.status == "indexed":
+            self._paths_of_video().get(old.video_id, set()).discard(path)
 
     def has_pending(self) -> bool:
         return bool(self._staged) or bool(self._dead_ids) or self._catalog_dirty
 
     def commit(self) -> Manifest:
         """Publish generation + 1 durably; a no-op when nothing is staged."""
+        if self.manifest is None:
+            raise AssertionError("bind_model() before committing to a new index")
         if not self.has_pending():
             return self.manifest
         generation = self.manifest.generation + 1
@@ -137,9 +201,8 @@ class IndexWriter:
                 keep.append(ShardRef(name, rows, []))
         catalog_name = f"catalog-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
         write_catalog(self.root / catalog_name, sorted(self.catalog.values(), key=lambda e: e.path))
-        manifest = Manifest(
-            generation, self.manifest.fingerprint, self.manifest.model_config, self.manifest.dims,
-            self.manifest.faiss_type, keep, catalog_name,
+        manifest = replace(
+            self.manifest, generation=generation, shards=keep, catalog=catalog_name, faiss_file="", format_version=FORMAT_VERSION,
         )
         manifest.faiss_file = self._write_faiss(manifest)
         publish_manifest(self.root, manifest, self._previous)
@@ -217,3 +280,23 @@ class IndexWriter:
         for path in candidates:
             if str(path.relative_to(self.root)) not in wanted:
                 path.unlink(missing_ok=True)
+
+
+def acquire_writer_lock(root: Path) -> WriterLock:
+    """Create the index folder if needed and take its writer lock (IndexLockedError when another writer has it)."""
+    make_index_dirs(root, "shards")
+    lock = WriterLock(root)
+    lock.acquire()
+    return lock
+
+
+def _committed_manifest(root: Path, rebuild: bool) -> Manifest | None:
+    """The published manifest, None for a new index; with ``rebuild`` a damaged one does not matter."""
+    try:
+        return read_manifest(root)
+    except IndexNotFoundError:
+        return None
+    except IndexCorruptError:
+        if rebuild:
+            return read_previous_manifest(root)
+        raise

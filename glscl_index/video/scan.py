@@ -18,7 +18,7 @@ SAMPLE_BYTES = 1 << 20  # per content_hash sample
 
 @dataclass(frozen=True)
 class SourceFile:
-    path: str  # absolute, as found (symlinks not resolved)
+    path: str  # absolute, symlinks resolved: a file reached through several links is one file
     size: int  # bytes
     mtime_ns: int
 
@@ -29,10 +29,22 @@ class ScanProblem:
     reason: str  # one line: "dangling symlink", "permission denied", ...
 
 
+@dataclass(frozen=True)
+class RootScan:
+    """What one scanned root gave: its real path and whether it could be read at all."""
+
+    path: str  # absolute, as given
+    real_path: str  # symlinks resolved (as far as they go when the target is missing)
+    state: str  # "ok" | "absent" (no such path: an unmounted drive?) | "unreadable"
+    files: int  # video files found under it
+    reason: str = ""  # why it is absent or unreadable, one line
+
+
 @dataclass
 class ScanResult:
     files: list[SourceFile] = field(default_factory=list)
     problems: list[ScanProblem] = field(default_factory=list)
+    roots: list[RootScan] = field(default_factory=list)
 
 
 def scan_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (), include_hidden: bool = False) -> ScanResult:
@@ -48,15 +60,29 @@ def scan_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (), include
     found: dict[str, SourceFile] = {}
     problems: list[ScanProblem] = []
     visited: set[str] = set()
-    for given in paths:
-        root = os.path.abspath(given)
-        if not os.path.lexists(root):
-            problems.append(ScanProblem(root, "no such file or directory"))
-        elif os.path.isdir(root):
+    given_roots = [(os.path.abspath(given), os.path.realpath(given)) for given in paths]
+    states: list[tuple[str, str]] = []
+    for root, _ in given_roots:
+        if not os.path.exists(root):
+            states.append(("absent", "dangling symlink" if os.path.islink(root) else "no such file or directory"))
+            continue
+        if os.path.isdir(root):
             _walk(root, root, exclude, include_hidden, visited, found, problems)
+            unreadable = next((p.reason for p in problems if p.path == root), "")
+            states.append(("unreadable", unreadable) if unreadable else ("ok", ""))
         else:
             _add(root, found, problems)
-    return ScanResult(sorted(found.values(), key=lambda f: f.path), problems)
+            states.append(("ok", ""))
+    roots = [
+        RootScan(root, real, state, sum(1 for path in found if is_under(path, real)), reason)
+        for (root, real), (state, reason) in zip(given_roots, states)
+    ]
+    return ScanResult(sorted(found.values(), key=lambda f: f.path), problems, roots)
+
+
+def is_under(path: str, root: str) -> bool:
+    """``path`` is ``root`` or inside it (plain string test on absolute paths)."""
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _excluded(path: str, root: str, patterns: Sequence[str]) -> bool:
@@ -105,7 +131,8 @@ def _add(path: str, found: dict, problems: list) -> None:
     if not os.access(path, os.R_OK):
         problems.append(ScanProblem(path, "permission denied"))
         return
-    found[path] = SourceFile(path, info.st_size, info.st_mtime_ns)
+    real = os.path.realpath(path)
+    found[real] = SourceFile(real, info.st_size, info.st_mtime_ns)
 
 
 def _reason(exc: OSError) -> str:

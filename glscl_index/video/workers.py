@@ -22,41 +22,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 
 from pebble import ProcessExpired, ProcessPool
 
 from glscl_index.errors import CorruptVideoError, DecodeCrashError, DecodeTimeoutError
 from glscl_index.video.decode import DecodedVideo, decode_video
+from glscl_index.video.decode_config import DecodeConfig
 from glscl_index.video.sample import SamplingConfig
 
 DecodeResult = DecodedVideo | CorruptVideoError
-
-
-def _default_workers() -> int:
-    # One core is left for the process that embeds what the workers decode.
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
-@dataclass(frozen=True)
-class DecodeConfig:
-    """Worker pool limits: ``timeout_s`` seconds per file, ``memory_limit_mb`` MiB of address space per worker."""
-
-    workers: int = field(default_factory=_default_workers)
-    timeout_s: float = 120.0
-    memory_limit_mb: int = 4096  # 0 = unlimited
-    max_in_flight: int = 0  # files submitted ahead of the consumer; 0 = 2 * workers
-
-    def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise ValueError("workers must be at least 1")
-        if not self.timeout_s > 0:
-            raise ValueError("timeout_s must be positive")
-
-    @property
-    def in_flight(self) -> int:
-        """Files submitted ahead: enough to keep every worker busy while the consumer handles one result."""
-        return self.max_in_flight if self.max_in_flight > 0 else 2 * self.workers
 
 
 def _init_worker(limit_mb: int) -> None:

@@ -40,7 +40,10 @@ def test_search_json_schema_and_paths_only(indexed):
     assert set(document) == {"query", "truncated", "mode", "index", "generation", "results"}
     assert document["mode"] == "trained" and len(document["results"]) == 2
     hit = document["results"][0]
-    assert set(hit) == {"rank", "path", "video_id", "score", "global_score", "local_score", "segment", "best_frame_s"}
+    assert set(hit) == {
+        "rank", "path", "paths", "offline", "video_id", "score", "global_score", "local_score", "segment", "best_frame_s",
+    }
+    assert hit["paths"] == [hit["path"]] and hit["offline"] is False
     assert set(hit["segment"]) == {"index", "start_s", "end_s"}
     paths = run_glscl("search", "a red square", "--index", str(root / "index"), "--paths-only")
     assert sorted(paths.stdout.split("\n")[:2]) == sorted(r["path"] for r in document["results"])

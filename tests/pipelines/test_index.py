@@ -80,8 +80,8 @@ def test_rerun_decodes_nothing_and_changes_are_exact(tmp_path, model):
 
 def test_worker_killed_by_signal_and_hang_fail_alone(tmp_path, model):
     videos = tmp_path / "videos"
-    for name in ("ok1", "crash", "ok2", "hang", "ok3"):
-        make_clip(videos / f"{name}.mp4", seconds=1)
+    for i, name in enumerate(("ok1", "crash", "ok2", "hang", "ok3")):
+        make_clip(videos / f"{name}.mp4", seconds=1, color=(40 * i, 90, 160))  # distinct: same content is one video
     summary = run_index(job(videos, tmp_path / "index", timeout=3), model=model, decode_fn=crash_or_hang)
     entries = catalog(tmp_path / "index")
     assert "SIGSEGV" in entries[str(videos / "crash.mp4")].error
@@ -96,8 +96,8 @@ def test_workers_keep_decoding_while_the_model_embeds(tmp_path, model, monkeypat
     # one file in flight, only a pipeline that keeps taking decoded files while
     # the model works gets there (a synchronous one gives up after 10 s).
     videos, marker = tmp_path / "videos", tmp_path / "second-decoded"
-    make_clip(videos / "1-first.mp4", seconds=1)
-    make_clip(videos / "2-second.mp4", seconds=1)
+    make_clip(videos / "1-first.mp4", seconds=1, color=(200, 40, 40))
+    make_clip(videos / "2-second.mp4", seconds=1, color=(40, 40, 200))
     original, overlapped = VideoEmbedder.embed, []
 
     def embed_once_second_is_decoded(self, frames, counts):

@@ -66,11 +66,13 @@ def test_symlink_loop_is_visited_once(tmp_path):
     assert result.problems == []
 
 
-def test_symlinked_file_keeps_its_link_path(tmp_path):
-    target = touch(tmp_path / "store" / "real.bin")
+def test_symlinks_resolve_to_one_file(tmp_path):
+    target = touch(tmp_path / "store" / "real.mp4")
     os.symlink(target, tmp_path / "link.mp4")
-    result = scan_paths([tmp_path / "link.mp4"])
-    assert [f.path for f in result.files] == [str(tmp_path / "link.mp4")]
+    os.symlink(tmp_path / "store", tmp_path / "alias")
+    result = scan_paths([tmp_path / "link.mp4", tmp_path])
+    assert [f.path for f in result.files] == [str(target)]
+    assert [r.files for r in result.roots] == [1, 1]
 
 
 def test_missing_paths_and_dangling_symlinks_are_problems(tmp_path):
@@ -80,7 +82,13 @@ def test_missing_paths_and_dangling_symlinks_are_problems(tmp_path):
     result = scan_paths([tmp_path, tmp_path / "missing.mp4", tmp_path / "dangling.mp4"])
     assert names(result, tmp_path) == ["ok.mp4"]
     problems = {os.path.basename(p.path): p.reason for p in result.problems}
-    assert problems == {"dangling.mp4": "dangling symlink", "missing.mp4": "no such file or directory"}
+    assert problems == {"dangling.mp4": "dangling symlink"}  # found inside a folder
+    roots = [(os.path.basename(r.path), r.state, r.reason) for r in result.roots]
+    assert roots == [
+        (tmp_path.name, "ok", ""),
+        ("missing.mp4", "absent", "no such file or directory"),
+        ("dangling.mp4", "absent", "dangling symlink"),
+    ]
 
 
 def test_non_regular_file_is_a_problem(tmp_path):
