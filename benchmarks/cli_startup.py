@@ -52,8 +52,9 @@ def measure(argv: list[str], tree: Path, expect: int) -> tuple[float, float]:
 
 def build_index(work: Path) -> None:
     """Two clips indexed with a random checkpoint of the tiny test architecture, into ``work/index``."""
-    from glscl_index.model.checkpoint import create_random_model, save_checkpoint
-    from glscl_index.model_source import explicit_spec
+    from glscl_index.index_model import explicit_spec
+    from glscl_index.model.checkpoint import save_checkpoint
+    from glscl_index.model.factory import create_random_model
     from glscl_index.video.decode_config import DecodeConfig
     from pipelines.index import IndexJobConfig, run_index
     from tests.media import make_clip
@@ -84,7 +85,11 @@ def main() -> None:
             ("glscl --help", ["--help"], 0),
             ("glscl index --help", ["index", "--help"], 0),
             ("glscl info --index IDX", ["info", "--index", str(index)], 0),
-            ("glscl index VIDEOS --index IDX, lock held (refused)", ["index", str(work / "videos"), "--index", str(index)], EXIT_LOCKED),
+            (
+                "glscl index VIDEOS --index IDX, lock held (refused)",
+                ["index", str(work / "videos"), "--index", str(index)],
+                EXIT_LOCKED,
+            ),
         ]
         rows = []
         for label, argv, expect in commands:
@@ -99,7 +104,9 @@ def main() -> None:
             rows.append((label, statistics.median(s for s, _ in runs), statistics.median(m for _, m in runs)))
     load = os.getloadavg()[0]
     print(f"# {' '.join(['python', *sys.argv])}")
-    print(f"# glscl from {args.tree.resolve()}; {args.repeat} runs each; {os.cpu_count()} CPUs; load average {load:.2f}")
+    print(
+        f"# glscl from {args.tree.resolve()}; {args.repeat} runs each; {os.cpu_count()} CPUs; load average {load:.2f}"
+    )
     print("| command | median wall s | median peak RSS MiB |")
     print("|---|---|---|")
     for label, seconds, rss in rows:

@@ -27,8 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from glscl_index.device import resolve_device  # noqa: E402
 from glscl_index.embedding import VideoEmbedder  # noqa: E402
-from glscl_index.model.checkpoint import create_random_model, resolve_device  # noqa: E402
+from glscl_index.model.factory import create_random_model  # noqa: E402
 from glscl_index.video.sample import SamplingConfig  # noqa: E402
 from glscl_index.video.workers import DecodeConfig, DecodePool  # noqa: E402
 from pipelines.index import IndexJobConfig, run_index  # noqa: E402

@@ -37,13 +37,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glscl_index.model.checkpoint import (
-    ModelSpec,
-    create_random_model,
-    load_model_and_fingerprint,
-)
+from glscl_index.model.factory import create_random_model, load_model_and_fingerprint
 from glscl_index.model.glscl import TextEmbedding
 from glscl_index.model.keys import query_keys
+from glscl_index.model.spec import ModelSpec
 from glscl_index.search import SearchConfig, Searcher
 from glscl_index.store import faiss_index
 from glscl_index.store.reader import IndexReader
@@ -95,7 +92,9 @@ def synthetic_queries(units: UnitBatch, rng, projections, count):
     concepts += 0.5 * rng.standard_normal((count, K, D)).astype(np.float32)
     concepts /= np.linalg.norm(concepts, axis=-1, keepdims=True)
     s, c = torch.from_numpy(sentence), torch.from_numpy(concepts)
-    text = TextEmbedding(sentence=s, tokens=torch.zeros(count, 1, D), mask=torch.ones(count, 1, dtype=torch.bool), concepts=c)
+    text = TextEmbedding(
+        sentence=s, tokens=torch.zeros(count, 1, D), mask=torch.ones(count, 1, dtype=torch.bool), concepts=c
+    )
     return text, query_keys(s, c, 0.5).numpy()
 
 
@@ -125,8 +124,12 @@ def _open_and_search(root: str) -> np.ndarray:
     model = create_random_model("ViT-B-32", trained=True)
     rng = np.random.default_rng(1)
     sentence = torch.from_numpy(rng.standard_normal((1, D)).astype(np.float32))
-    concepts = torch.nn.functional.normalize(torch.from_numpy(rng.standard_normal((1, K, D)).astype(np.float32)), dim=-1)
-    text = TextEmbedding(sentence=sentence, tokens=torch.zeros(1, 1, D), mask=torch.ones(1, 1, dtype=torch.bool), concepts=concepts)
+    concepts = torch.nn.functional.normalize(
+        torch.from_numpy(rng.standard_normal((1, K, D)).astype(np.float32)), dim=-1
+    )
+    text = TextEmbedding(
+        sentence=sentence, tokens=torch.zeros(1, 1, D), mask=torch.ones(1, 1, dtype=torch.bool), concepts=concepts
+    )
     before = resident_mb()
     searcher = Searcher(IndexReader.open(root), model)
     searcher.rank(text, query_keys(sentence, concepts, 0.5).numpy(), SearchConfig())
@@ -178,7 +181,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--exhaustive-queries", type=int, default=10)
     parser.add_argument("--exhaustive-latency-queries", type=int, default=3)
-    parser.add_argument("--cold-units", type=int, default=2000, help="units of the small index for the cold CLI time (0: skip)")
+    parser.add_argument(
+        "--cold-units", type=int, default=2000, help="units of the small index for the cold CLI time (0: skip)"
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     model = create_random_model("ViT-B-32", trained=True)
@@ -190,7 +195,11 @@ def main() -> None:
         f"# overlap: first {args.exhaustive_queries} of {args.queries} queries vs exhaustive (batched); "
         f"exhaustive single-query latency: first {args.exhaustive_latency_queries}"
     )
-    print(f"{'units':>9} {'faiss':>6} {'top10 overlap':>13} {'2-stage p50 ms':>15} {'p95 ms':>8} {'exhaustive p50 ms':>18} {'p95 ms':>8} {'batched ms/q':>12} {'speed-up':>8} {'RSS MB':>8} {'KB/unit':>8} {'anon MB':>8} {'KB/unit':>8} {'disk KB/unit':>12} {'build s':>8}")
+    print(
+        f"{'units':>9} {'faiss':>6} {'top10 overlap':>13} {'2-stage p50 ms':>15} {'p95 ms':>8} "
+        f"{'exhaustive p50 ms':>18} {'p95 ms':>8} {'batched ms/q':>12} {'speed-up':>8} {'RSS MB':>8} "
+        f"{'KB/unit':>8} {'anon MB':>8} {'KB/unit':>8} {'disk KB/unit':>12} {'build s':>8}"
+    )
     for n in args.units:
         root = Path(tempfile.mkdtemp(prefix="glscl-search-"))
         start = time.perf_counter()
@@ -207,15 +216,18 @@ def main() -> None:
         m, single = args.exhaustive_queries, args.exhaustive_latency_queries
         sub = text.rows(slice(0, m))
         start = time.perf_counter()
-        exact_hits = [[h.video_id for h in hits] for hits in searcher.rank(sub, keys[:m], SearchConfig(k=10, exhaustive=True))]
+        exact_hits = [
+            [h.video_id for h in hits] for hits in searcher.rank(sub, keys[:m], SearchConfig(k=10, exhaustive=True))
+        ]
         batched_ms = (time.perf_counter() - start) * 1000 / m
         exact_ms, _ = measure(searcher, sub, keys[:single], SearchConfig(k=10, exhaustive=True))
-        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fast_hits[:m], exact_hits)])
+        overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fast_hits[:m], exact_hits, strict=False)])
         kind = faiss_index.kind_of(reader.key_index)
         print(
             f"{n:>9} {kind:>6} {overlap:>13.3f} {np.percentile(fast_ms, 50):>15.1f} {np.percentile(fast_ms, 95):>8.1f} "
             f"{np.percentile(exact_ms, 50):>18.1f} {np.percentile(exact_ms, 95):>8.1f} {batched_ms:>12.1f} "
-            f"{np.percentile(exact_ms, 50) / np.percentile(fast_ms, 50):>8.1f} {rss_mb:>8.0f} {rss_mb * 1024 / n:>8.1f} "
+            f"{np.percentile(exact_ms, 50) / np.percentile(fast_ms, 50):>8.1f} "
+            f"{rss_mb:>8.0f} {rss_mb * 1024 / n:>8.1f} "
             f"{anon_mb:>8.0f} {anon_mb * 1024 / n:>8.1f} {disk_kb:>12.1f} {build_s:>8.0f}",
             flush=True,
         )

@@ -124,7 +124,7 @@ def render_clip(events: np.ndarray, config: SyntheticConfig, rng: np.random.Gene
         background + rng.normal(0, 12, (config.num_frames, size, size, 3)), 0, 255
     ).astype(np.float32)
     t = 0
-    for obj, length in zip(events, event_lengths(config.num_frames, rng)):
+    for obj, length in zip(events, event_lengths(config.num_frames, rng), strict=False):
         colour = np.asarray(colours[obj // len(SHAPES)], np.float32) + rng.normal(0, 12, 3)
         shape = SHAPES[obj % len(SHAPES)]
         # Large and near the centre, drifting a little: identity is easy to see in one frame, so

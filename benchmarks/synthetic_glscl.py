@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_data import SyntheticConfig, SyntheticSplit, make_split
 
 from glscl_index.eval.evaluate import evaluate
-from glscl_index.model.checkpoint import create_random_model
 from glscl_index.model.config import GLSCLConfig
+from glscl_index.model.factory import create_random_model
 from glscl_index.model.lim import LocalInteraction
 from glscl_index.model.losses import LossConfig
 from glscl_index.model.score import glscl_score
@@ -89,6 +89,7 @@ class Settings:
     batch_size: int = 64
     lr: float = 1e-3  # both learning rates: tiny towers trained from scratch
     warmup_fraction: float = 0.1
+    augment: str = ""  # RandAugment policy of training frames; off: the published figures were measured without
 
 
 def full_settings(seed: int) -> Settings:
@@ -123,13 +124,15 @@ def clip_frames(split: SyntheticSplit) -> ClipFrames:
     return ClipFrames(split.frames, np.full(count, split.frames.shape[1], np.int64), np.arange(count))
 
 
-def run_variant(variant: Variant, arch_path: str, train_split, test_split, settings: Settings, seed: int, work: Path) -> dict:
+def run_variant(
+    variant: Variant, arch_path: str, train_split, test_split, settings: Settings, seed: int, work: Path
+) -> dict:
     model = create_random_model(arch_path, trained=True, seed=seed, **{**MODEL, **variant.model})
     data = TrainData(clip_frames(train_split), model.backbone.tokenize(train_split.captions), train_split.caption_clip)
     config = TrainConfig(
         epochs=settings.epochs, batch_size=settings.batch_size, lr_new=settings.lr, lr_clip=settings.lr,
         weight_decay=0.0, warmup_fraction=settings.warmup_fraction, seed=seed, mixed_precision=False,
-        loss=variant.loss,
+        loss=variant.loss, augment=settings.augment,
     )
     started = time.perf_counter()
     train(model, data, config, work / f"{variant.name}-{seed}", device="cpu",
@@ -152,7 +155,11 @@ class XPoolHead(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         self.norm_in, self.norm_attn, self.norm_out = nn.LayerNorm(width), nn.LayerNorm(width), nn.LayerNorm(width)
-        self.q_proj, self.k_proj, self.v_proj = nn.Linear(width, width), nn.Linear(width, width), nn.Linear(width, width)
+        self.q_proj, self.k_proj, self.v_proj = (
+            nn.Linear(width, width),
+            nn.Linear(width, width),
+            nn.Linear(width, width),
+        )
         self.out_proj, self.linear = nn.Linear(width, width), nn.Linear(width, width)
 
     def video_side(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,7 +171,9 @@ class XPoolHead(nn.Module):
         """sentence ``[Q, D]`` -> queries ``[Q, D]`` (once per query)."""
         return self.q_proj(self.norm_in(sentence))
 
-    def pair_scores(self, sentence: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    def pair_scores(
+        self, sentence: torch.Tensor, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor
+    ) -> torch.Tensor:
         """The per-(text, video) part -> cosine scores ``[Q, V]``."""
         logits = torch.einsum("qd,vtd->qvt", queries, keys) / math.sqrt(keys.shape[-1])
         pooled = torch.einsum("qvt,vtd->qvd", logits.softmax(-1), values)
@@ -196,8 +205,10 @@ def head_costs(width: int, frames: int, concepts: int, words: int, decoder_layer
     keys, values = xpool.video_side(video_frames)
     queries = xpool.text_side(sentence)
     return {
-        "glscl_pair": count_flops(lambda: glscl_score(sentence, video_frames, frame_mask, textual, visual, 3.0, 0.5)) / videos,
-        "glscl_pair_sim1": count_flops(lambda: glscl_score(sentence, video_frames, frame_mask, None, None, 3.0, 0.5)) / videos,
+        "glscl_pair": count_flops(lambda: glscl_score(sentence, video_frames, frame_mask, textual, visual, 3.0, 0.5))
+        / videos,
+        "glscl_pair_sim1": count_flops(lambda: glscl_score(sentence, video_frames, frame_mask, None, None, 3.0, 0.5))
+        / videos,
         # The per-video Gram matrix V V^T inside global_similarity does not depend on the query.
         "glscl_gram": count_flops(lambda: torch.einsum("vtd,vsd->vts", video_frames, video_frames)) / videos,
         "glscl_query": count_flops(lambda: lim(tokens, token_mask)),
@@ -234,9 +245,12 @@ def print_costs(shapes: list[tuple[str, dict]]) -> None:
           "GLSCL per video (offline) | X-Pool per video (cacheable) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for label, c in shapes:
-        print(f"| {label} | {c['glscl_pair']:,.0f} | {c['glscl_gram']:,.0f} | {c['xpool_pair']:,.0f} | "
-              f"{c['xpool_pair'] / c['glscl_pair']:.1f}x | {c['xpool_pair'] / (c['glscl_pair'] - c['glscl_gram']):.1f}x | "
-              f"{c['glscl_query']:,.0f} | {c['xpool_query']:,.0f} | {c['glscl_video']:,.0f} | {c['xpool_video']:,.0f} |")
+        print(
+            f"| {label} | {c['glscl_pair']:,.0f} | {c['glscl_gram']:,.0f} | {c['xpool_pair']:,.0f} | "
+            f"{c['xpool_pair'] / c['glscl_pair']:.1f}x | "
+            f"{c['xpool_pair'] / (c['glscl_pair'] - c['glscl_gram']):.1f}x | "
+            f"{c['glscl_query']:,.0f} | {c['xpool_query']:,.0f} | {c['glscl_video']:,.0f} | {c['xpool_video']:,.0f} |"
+        )
 
 
 def main() -> None:
@@ -247,6 +261,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the number of epochs")
     parser.add_argument("--batch-size", type=int, help="override the batch size")
     parser.add_argument("--lr", type=float, help="override the learning rate (all parameters)")
+    parser.add_argument("--augment", default="", help="RandAugment policy of the training frames, e.g. the official "
+                        "rand-m7-n4-mstd0.5-inc1 (default: none, as the figures in docs/benchmarks.md)")
     parser.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS], help="a subset of the variants")
     parser.add_argument("--jobs", type=int, default=len(VARIANTS), help="variants trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per variant")
@@ -265,6 +281,7 @@ def main() -> None:
             settings.epochs = args.epochs or settings.epochs
             settings.batch_size = args.batch_size or settings.batch_size
             settings.lr = args.lr or settings.lr
+            settings.augment = args.augment
             train_split, test_split = make_split(settings.data)
             print(f"seed {seed}: {len(train_split.frames)} train clips / {len(train_split.captions)} captions, "
                   f"{len(test_split.frames)} test clips / {len(test_split.captions)} captions; "
@@ -286,11 +303,17 @@ def main() -> None:
                           f"MdR {result['MdR']:.1f}  ({result['seconds']:.0f} s)", flush=True)
     print_results(results, test_split)
     d, t, k = TINY_CLIP["embed_dim"], MODEL["num_frames"], MODEL["num_queries"]
-    print_costs([
-        (f"this benchmark (D={d}, T={t}, K={k}, L={MODEL['max_words']})",
-         head_costs(d, t, k, MODEL["max_words"], MODEL["decoder_layers"], MODEL["decoder_heads"], MODEL["decoder_ffn"])),
-        ("ViT-B/32 reference (D=512, T=12, K=8, L=32)", head_costs(512, 12, 8, 32, 3, 8, 2048)),
-    ])
+    print_costs(
+        [
+            (
+                f"this benchmark (D={d}, T={t}, K={k}, L={MODEL['max_words']})",
+                head_costs(
+                    d, t, k, MODEL["max_words"], MODEL["decoder_layers"], MODEL["decoder_heads"], MODEL["decoder_ffn"]
+                ),
+            ),
+            ("ViT-B/32 reference (D=512, T=12, K=8, L=32)", head_costs(512, 12, 8, 32, 3, 8, 2048)),
+        ]
+    )
     command = " ".join(["python", "benchmarks/synthetic_glscl.py", *sys.argv[1:]])
     print(f"\ncommand: {command}\ntotal wall time: {time.perf_counter() - started:.0f} s "
           f"({args.jobs} variants at a time, {args.threads} torch thread(s) each)")

@@ -14,6 +14,7 @@ from cli.errors import GlsclGroup, run_with_clean_errors
 from cli.index_command import index
 from cli.model_commands import checkpoint_app, info
 from cli.search_command import search
+from cli.serve_command import serve
 from cli.train_commands import evaluate, train
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.command()(info)
 app.command()(train)
 app.command(name="eval")(evaluate)
 app.command()(check)
+app.command()(serve)
 app.add_typer(checkpoint_app, name="checkpoint")
 
 

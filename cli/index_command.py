@@ -33,7 +33,9 @@ def index(
     model: str = ModelOption,
     pretrained: str = PretrainedOption,
     device: str = DeviceOption,
-    exclude: list[str] = typer.Option([], "--exclude", "-x", help="Glob of paths to skip (repeatable), e.g. '*.tmp' or 'raw/*'."),
+    exclude: list[str] = typer.Option(
+        [], "--exclude", "-x", help="Glob of paths to skip (repeatable), e.g. '*.tmp' or 'raw/*'."
+    ),
     include_hidden: bool = typer.Option(False, "--include-hidden", help="Also index hidden files and folders."),
     workers: int = typer.Option(DecodeConfig().workers, help="Decoding worker processes."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds one file may take to decode before it is failed."),
@@ -43,22 +45,34 @@ def index(
     single_unit_max: float = typer.Option(60.0, help="Videos up to this many seconds are indexed as one unit."),
     commit_every: int = typer.Option(100, help="Commit after this many videos (a crash loses at most this many)."),
     batch_frames: int = typer.Option(256, help="Frames per model forward pass."),
-    faiss_type: str = typer.Option("auto", "--faiss", help="FAISS index type: auto (by size), flat (exact), flat16 (float16 keys), hnsw, ivf or ivfpq."),
-    rebuild: bool = typer.Option(False, "--rebuild", help="Start a fresh index (e.g. with another model); the old one stays readable until the first commit."),
+    faiss_type: str = typer.Option(
+        "auto",
+        "--faiss",
+        help="FAISS index type: auto (by size), flat (exact), flat16 (float16 keys), hnsw, ivf or ivfpq.",
+    ),
+    rebuild: bool = typer.Option(
+        False,
+        "--rebuild",
+        help="Start a fresh index (e.g. with another model); the old one stays readable until the first commit.",
+    ),
     retry_failed: bool = typer.Option(
-        False, "--retry-failed",
+        False,
+        "--retry-failed",
         help="Decode again the files that failed before although they did not change (e.g. after upgrading decord "
         "or raising --timeout/--memory-limit); by default they stay failed and are counted in the summary.",
     ),
     forget: list[str] = typer.Option(
-        [], "--forget",
+        [],
+        "--forget",
         help="Stop indexing this root and drop its entries (repeatable). A root that is missing is never dropped "
         "by itself: its entries are kept, marked offline.",
     ),
     strict: bool = typer.Option(
-        False, "--strict",
-        help=f"Exit with {EXIT_STRICT_FAILURES} when any file is failed (in this run, or in an earlier one and unchanged "
-        f"since), or {EXIT_STRICT_OFFLINE} when a root is offline (missing, unreadable, or empty where it had videos).",
+        False,
+        "--strict",
+        help=f"Exit with {EXIT_STRICT_FAILURES} when any file is failed (in this run, or in an earlier one and "
+        f"unchanged since), or {EXIT_STRICT_OFFLINE} when a root is offline (missing, unreadable, or empty where it "
+        f"had videos).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary (errors still go to stderr)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
@@ -76,7 +90,7 @@ def index(
     """
     # Imported here, not at start-up: torch and the pipeline take seconds to load (see cli/app.py).
     from cli.progress import RichIndexProgress
-    from glscl_index.model_source import explicit_spec, reloadable_spec
+    from glscl_index.index_model import explicit_spec, reloadable_spec
     from pipelines.index import IndexJobConfig, run_index
 
     directory = index_dir(index)
@@ -135,15 +149,21 @@ def _print_summary(console: Console, directory: Path, summary: IndexSummary) -> 
     rate = summary.videos_embedded / summary.seconds if summary.seconds else 0.0
     console.print(
         f"[bold]{directory}[/bold] generation {summary.generation}: {summary.units} units "
-        f"({summary.mode} mode) in {summary.seconds:.1f} s"
+        f"({summary.mode} mode{', random weights' if summary.random_weights else ''}) in {summary.seconds:.1f} s"
     )
     console.print(
         f"added {summary.added}, updated {summary.updated}, moved {summary.moved}, removed {summary.removed}, "
         f"unchanged {summary.unchanged}, failed {summary.failed}"
-        + (f" — {rate:.1f} videos/s, {summary.frames_embedded / summary.seconds:.0f} frames/s" if summary.videos_embedded else "")
+        + (
+            f" — {rate:.1f} videos/s, {summary.frames_embedded / summary.seconds:.0f} frames/s"
+            if summary.videos_embedded
+            else ""
+        )
     )
     if summary.failures:
-        table = Table("failed file", "reason", title=f"{summary.failed} file(s) could not be indexed", title_justify="left")
+        table = Table(
+            "failed file", "reason", title=f"{summary.failed} file(s) could not be indexed", title_justify="left"
+        )
         for failure in summary.failures:
             table.add_row(failure["path"], failure["reason"])
         console.print(table)

@@ -28,10 +28,12 @@ def info(
     pretrained: str = PretrainedOption,
     index: Path = IndexOption,
     device: str = DeviceOption,
-    failures: bool = typer.Option(False, "--failures", help="Also list the files that could not be indexed, with the reason."),
+    failures: bool = typer.Option(
+        False, "--failures", help="Also list the files that could not be indexed, with the reason."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
-    """Show the index: its model (architecture, D, K, mode, fingerprint) and how many units, videos and failed files it holds.
+    """Show the index: its model (architecture, D, K, mode, fingerprint) and its units, videos and failed files.
 
     Reads the index's manifest and catalog only; with model options (or without an
     index) the model is loaded to show its fingerprint and device.
@@ -46,7 +48,9 @@ def info(
         if failures:
             raise
         stats = None
-    details = _loaded_model_details(directory, checkpoint, model, pretrained, device) if explicit or stats is None else {}
+    details = (
+        _loaded_model_details(directory, checkpoint, model, pretrained, device) if explicit or stats is None else {}
+    )
     if stats is not None:
         details = {**stats.to_dict(failures=failures and as_json), **details}
     if as_json:
@@ -54,7 +58,10 @@ def info(
         return
     table = Table(show_header=False, box=None)
     for key, value in details.items():
-        table.add_row(f"[bold]{key}[/bold]", escape(_shown(key, value)))
+        if key == "random_weights":
+            continue  # shown with the mode
+        shown = f"{value} (random weights)" if key == "mode" and details.get("random_weights") else value
+        table.add_row(f"[bold]{key}[/bold]", escape(_shown(key, shown)))
     console.print(table)
     if failures and stats is not None:
         _print_failures(stats)
@@ -66,10 +73,12 @@ def _shown(key: str, value: object) -> str:
     return ", ".join(value) if isinstance(value, list) else str(value)
 
 
-def _loaded_model_details(directory: Path, checkpoint: str | None, model: str | None, pretrained: str | None, device: str) -> dict:
+def _loaded_model_details(
+    directory: Path, checkpoint: str | None, model: str | None, pretrained: str | None, device: str
+) -> dict:
     # torch and open_clip are loaded only here (seconds), not for the index's own record.
-    from glscl_index.model.checkpoint import resolve_device
-    from glscl_index.model_source import load_index_model, resolve_spec
+    from glscl_index.device import resolve_device
+    from glscl_index.index_model import load_index_model, resolve_spec
 
     spec = resolve_spec(directory, checkpoint, model, pretrained)
     glscl, digest = load_index_model(directory, checkpoint, model, pretrained)
@@ -78,6 +87,7 @@ def _loaded_model_details(directory: Path, checkpoint: str | None, model: str | 
         "architecture": config.clip_model,
         "source": spec.checkpoint or (spec.pretrained or "random weights"),
         "mode": config.mode,
+        "random_weights": config.random_weights,
         "embed_dim": config.embed_dim,
         "num_queries": config.concepts,
         "num_frames": config.num_frames,
@@ -95,7 +105,9 @@ def _print_failures(stats: IndexStats) -> None:
     if not stats.failures:
         console.print("no failed files")
         return
-    table = Table("failed file", "reason", title=f"{stats.failed_files} file(s) could not be indexed", title_justify="left")
+    table = Table(
+        "failed file", "reason", title=f"{stats.failed_files} file(s) could not be indexed", title_justify="left"
+    )
     for failure in stats.failures:
         table.add_row(escape(failure.path), escape(failure.reason))
     console.print(table)
@@ -110,7 +122,8 @@ def checkpoint_random(
     decoder_ffn: int = typer.Option(2048, help="LIM decoder feed-forward width (small for tiny test models)."),
 ) -> None:
     """Write a random-weight checkpoint of any architecture, for offline smoke tests."""
-    from glscl_index.model.checkpoint import create_random_model, save_checkpoint
+    from glscl_index.model.checkpoint import save_checkpoint
+    from glscl_index.model.factory import create_random_model
 
     glscl = create_random_model(model, trained=trained, seed=seed, decoder_ffn=decoder_ffn)
     digest = save_checkpoint(glscl, out)
@@ -122,7 +135,10 @@ def checkpoint_import_official(
     source: Path = typer.Argument(..., help="State dict saved by the official GLSCL code (pytorch_model.bin)."),
     out: Path = typer.Argument(..., help="Directory to write our checkpoint into."),
     model: str = typer.Option(
-        "", "--model", "-m", help=escape("open_clip architecture name or JSON config [default: inferred from the weights].")
+        "",
+        "--model",
+        "-m",
+        help=escape("open_clip architecture name or JSON config [default: inferred from the weights]."),
     ),
 ) -> None:
     """Convert a checkpoint trained with the official GLSCL code into a glscl checkpoint."""

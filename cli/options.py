@@ -25,7 +25,12 @@ def index_dir(value: Path | None) -> Path:
 
 
 IndexOption = typer.Option(
-    None, "--index", "-i", help=escape("Index directory [default: $GLSCL_INDEX, else $XDG_DATA_HOME/glscl/index or ~/.local/share/glscl/index]."),
+    None,
+    "--index",
+    "-i",
+    help=escape(
+        "Index directory [default: $GLSCL_INDEX, else $XDG_DATA_HOME/glscl/index or ~/.local/share/glscl/index]."
+    ),
     show_default=False,
 )
 CheckpointOption = typer.Option(
@@ -33,8 +38,13 @@ CheckpointOption = typer.Option(
     help="Trained GLSCL checkpoint directory (config.json + model.safetensors). Overrides --model/--pretrained.",
 )
 ModelOption = typer.Option(
-    None, "--model", "-m", envvar="GLSCL_MODEL",
-    help=escape("open_clip architecture name or JSON model config, zero-shot mode [default: the index's model, else ViT-B-32]."),
+    None,
+    "--model",
+    "-m",
+    envvar="GLSCL_MODEL",
+    help=escape(
+        "open_clip architecture name or JSON model config, zero-shot mode [default: the index's model, else ViT-B-32]."
+    ),
 )
 PretrainedOption = typer.Option(
     None, "--pretrained", "-p", envvar="GLSCL_PRETRAINED",

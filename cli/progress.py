@@ -7,7 +7,7 @@ import time
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipelines.index import Progress as IndexProgress
+from pipelines.index import IndexProgress
 
 
 class RichIndexProgress(IndexProgress):

@@ -26,7 +26,7 @@ from glscl_index.video.decode_config import DecodeConfig
 # torch and the training/evaluation pipelines are imported inside the commands (see cli/app.py).
 if TYPE_CHECKING:
     from glscl_index.eval.evaluate import EvalReport
-    from glscl_index.model.checkpoint import ModelSpec
+    from glscl_index.model.spec import ModelSpec
     from glscl_index.train.loop import StepLog
     from pipelines.train import DatasetSource
 
@@ -38,10 +38,14 @@ AnnotationsOption = typer.Option(
 )
 VideosOption = typer.Option(..., "--videos", "-v", help="Folder the dataset's videos are looked up in.")
 SkipMissingOption = typer.Option(
-    False, "--skip-missing", help="Leave out clips whose video is missing or does not decode (counted) instead of failing."
+    False,
+    "--skip-missing",
+    help="Leave out clips whose video is missing or does not decode (counted) instead of failing.",
 )
 WorkersOption = typer.Option(DecodeConfig().workers, help="Decoding worker processes.")
-OutputOption = typer.Option(..., "--output", "-o", help="Run folder: last/ (resume point) and best/ checkpoints go here.")
+OutputOption = typer.Option(
+    ..., "--output", "-o", help="Run folder: last/ (resume point) and best/ checkpoints go here."
+)
 ViaIndexOption = typer.Option(
     None, "--via-index",
     help="Also index the split's videos into this folder and rank through glscl search's two-stage path.",
@@ -52,8 +56,8 @@ CacheOption = typer.Option(None, "--cache", help="Keep decoded frames here for t
 
 def _spec(checkpoint: str | None, model: str | None, pretrained: str | None) -> ModelSpec:
     """No index to remember a model here: without options, the default CLIP weights."""
-    from glscl_index.model.checkpoint import ModelSpec
-    from glscl_index.model_source import explicit_spec
+    from glscl_index.index_model import explicit_spec
+    from glscl_index.model.spec import ModelSpec
 
     return explicit_spec(checkpoint, model, pretrained) or ModelSpec()
 
@@ -72,21 +76,45 @@ def train(
     annotations: Path = AnnotationsOption,
     videos: Path = VideosOption,
     split: str = typer.Option("train", help="Split to train on."),
-    val_split: str = typer.Option("", "--val-split", help="Split to validate on after each epoch (keeps best/ by R@1); '' for none."),
+    val_split: str = typer.Option(
+        "", "--val-split", help="Split to validate on after each epoch (keeps best/ by R@1); '' for none."
+    ),
     checkpoint: str = CheckpointOption,
     model: str = ModelOption,
     pretrained: str = PretrainedOption,
+    recipe_name: str = typer.Option(
+        "paper",
+        "--recipe",
+        help="paper: the paper's settings; official: the official code's MSR-VTT run (beta 0.02, its cosine, decay "
+        "on all but biases, clipping x GPUs, CLIP towers frozen). The table is in docs/training.md.",
+    ),
     epochs: int = typer.Option(5, help="Passes over the training captions."),
     batch_size: int = typer.Option(128, help="Caption-video pairs per step (global, across GPUs)."),
     lr_new: float = typer.Option(1e-4, help="Learning rate of the temporal encoder and LIM."),
-    lr_clip: float = typer.Option(1e-7, help="Learning rate of the CLIP towers."),
+    lr_clip: float = typer.Option(
+        None,
+        help="Learning rate of the CLIP towers; 0 freezes them [default: 1e-7, 0 with --recipe official].",
+        show_default=False,
+    ),
     weight_decay: float = typer.Option(0.2, help="AdamW weight decay (not on biases, norms, embeddings)."),
     warmup: float = typer.Option(0.1, help="Fraction of steps of linear warm-up before the cosine decay."),
     grad_clip: float = typer.Option(1.0, help="Maximum gradient norm."),
     num_queries: int = typer.Option(8, help="K, learnable queries of the LIM (new models only)."),
     seed: int = typer.Option(0, help="Seed of the data order and initialisation."),
+    augment: str = typer.Option(
+        "rand-m7-n4-mstd0.5-inc1",
+        "--augment",
+        help="RandAugment of training frames, the same operations on every frame of a clip (timm policy, the "
+        "official one by default); '' for none.",
+    ),
     save_every: int = typer.Option(0, help="Also save last/ every N steps (0: at each epoch end)."),
-    restart: bool = typer.Option(False, "--restart", help="Ignore an existing last/ in --output and start from step 0."),
+    eval_every: int = typer.Option(
+        0,
+        help="Also validate on --val-split every N steps and keep the best (the official code: 150 on the test split).",
+    ),
+    restart: bool = typer.Option(
+        False, "--restart", help="Ignore an existing last/ in --output and start from step 0."
+    ),
     skip_missing: bool = SkipMissingOption,
     device: str = DeviceOption,
     workers: int = WorkersOption,
@@ -100,17 +128,23 @@ def train(
     OUTPUT/last index directly: `glscl index ./videos --checkpoint OUTPUT/best`.
     Multi-GPU: `torchrun --nproc-per-node N -m cli.app train ...`.
     """
-    from glscl_index.train.config import TrainConfig
+    from glscl_index.errors import InvalidOptionError
+    from glscl_index.train.config import RECIPES, recipe
     from pipelines.train import TrainJobConfig, run_train
+
+    if recipe_name not in RECIPES:
+        raise InvalidOptionError(f"--recipe {recipe_name}: use one of {', '.join(RECIPES)}")
 
     config = TrainJobConfig(
         dataset=_dataset(dataset, annotations, videos, skip_missing),
         output=output,
         model=_spec(checkpoint, model, pretrained),
         model_overrides={} if checkpoint else {"num_queries": num_queries},
-        train=TrainConfig(
-            epochs=epochs, batch_size=batch_size, lr_new=lr_new, lr_clip=lr_clip, weight_decay=weight_decay,
-            warmup_fraction=warmup, grad_clip=grad_clip, seed=seed, save_every_steps=save_every,
+        train=recipe(
+            recipe_name, epochs=epochs, batch_size=batch_size, lr_new=lr_new, weight_decay=weight_decay,
+            warmup_fraction=warmup, grad_clip=grad_clip, seed=seed, save_every_steps=save_every, augment=augment,
+            eval_every_steps=eval_every,
+            **({} if lr_clip is None else {"lr_clip": lr_clip}),
         ),
         train_split=split,
         val_split=val_split,
@@ -131,7 +165,11 @@ def train(
             "skipped": training.split.skipped, "history": result.history,
         }, indent=2))
     elif not quiet:
-        best = f", best text-to-video R@1 {result.best_r1:.1f} at epoch {result.best_epoch + 1}" if result.best_r1 is not None else ""
+        best = (
+            f", best text-to-video R@1 {result.best_r1:.1f} at epoch {result.best_epoch + 1}"
+            if result.best_r1 is not None
+            else ""
+        )
         Console().print(
             f"trained {result.steps} steps on {len(training.split.clips)} clips"
             + (f" ({training.split.skipped} skipped)" if training.split.skipped else "")
@@ -186,7 +224,9 @@ class TrainDisplay:
         text = f"epoch {epoch + 1} done"
         if report is not None:
             t2v = report.text_to_video
-            text += f": val R@1 {t2v['R@1']:.1f} R@5 {t2v['R@5']:.1f} R@10 {t2v['R@10']:.1f}" + (" (best)" if is_best else "")
+            text += f": val R@1 {t2v['R@1']:.1f} R@5 {t2v['R@5']:.1f} R@10 {t2v['R@10']:.1f}" + (
+                " (best)" if is_best else ""
+            )
         self.console.print(text)
 
     def stop(self) -> None:

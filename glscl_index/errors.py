@@ -21,6 +21,12 @@ class WeightsUnavailableError(CheckpointError):
     """Pretrained weights could not be fetched (offline) or found on disk."""
 
 
+class DeviceError(GLSCLError):
+    """The device asked for is not there (``--device cuda`` without a CUDA GPU)."""
+
+    exit_code = 2
+
+
 class CorruptVideoError(GLSCLError):
     """A video file could not be decoded (broken, truncated, not a video, no video stream)."""
 
@@ -45,6 +51,12 @@ class IndexCorruptError(GLSCLError):
     """The manifest or a shard of an index is damaged."""
 
     exit_code = 6
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message cut to its first line (``limit`` characters), or its type when it has none."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
 
 
 def repair_hint(root) -> str:

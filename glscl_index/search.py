@@ -1,4 +1,7 @@
-"""Two-stage search (DESIGN.md §4): FAISS candidates over global keys, exact GLSCL rerank, best segment per video."""
+"""Two-stage search (docs/architecture.md §4): FAISS candidates over global keys, exact GLSCL rerank.
+
+The best segment of each video stands for the video.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glscl_index.errors import EmptyQueryError, IndexMismatchError
-from glscl_index.model.checkpoint import resolve_device
+from glscl_index.device import resolve_device
+from glscl_index.errors import EmptyQueryError
+from glscl_index.index_model import load_index_model
 from glscl_index.model.glscl import GLSCL, TextEmbedding
 from glscl_index.model.keys import query_keys
 from glscl_index.model.score import glscl_score
-from glscl_index.model_source import load_index_model
+from glscl_index.store.manifest import require_model
 from glscl_index.store.reader import IndexReader
 
 # Units scored per exact-scoring step in exhaustive mode (bounds memory: chunk x T x D floats).
@@ -23,7 +27,7 @@ EXHAUSTIVE_CHUNK = 16384
 @dataclass
 class SearchConfig:
     k: int = 10  # videos returned per query
-    candidates: int = 0  # FAISS candidates per query; 0 = max(20 * k, 200) (DESIGN.md §4)
+    candidates: int = 0  # FAISS candidates per query; 0 = max(20 * k, 200) (docs/architecture.md §4)
     exhaustive: bool = False  # exact scoring of every unit, no FAISS
 
     def candidate_count(self) -> int:
@@ -59,7 +63,7 @@ def validate_queries(queries: list[str]) -> list[str]:
     """Empty or whitespace-only queries are an error; anything else (any Unicode) is accepted."""
     cleaned = [" ".join(q.split()) for q in queries]
     if not cleaned or any(not q for q in cleaned):
-        raise EmptyQueryError("the query is empty; say what you are looking for, e.g. glscl search \"a dog on a beach\"")
+        raise EmptyQueryError('the query is empty; say what you are looking for, e.g. glscl search "a dog on a beach"')
     return cleaned
 
 
@@ -88,7 +92,7 @@ class Searcher:
         text, keys = self.encode_queries(queries)
         limit = self.config.max_words
         results = []
-        for query, hits in zip(queries, self.rank(text, keys, config)):
+        for query, hits in zip(queries, self.rank(text, keys, config), strict=False):
             truncated = self.model.backbone.count_tokens(query) > limit
             notices = [f"query was longer than {limit} tokens and was truncated"] if truncated else []
             results.append(QueryResult(query, hits, truncated, notices))
@@ -118,7 +122,10 @@ class Searcher:
         return ranked
 
     def _unit_tensors(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """rows ``[V]`` -> frames ``[V, T, D]``, mask ``[V, T]``, concepts ``[V, K, D]`` (float32; only these rows are read)."""
+        """rows ``[V]`` -> frames ``[V, T, D]``, mask ``[V, T]``, concepts ``[V, K, D]``.
+
+        float32; only these rows are read.
+        """
         units = self.reader.units
         frames = torch.from_numpy(units.frame_features[rows]).to(self.device, torch.float32)
         mask = torch.from_numpy(units.frame_mask(rows)).to(self.device)
@@ -147,14 +154,15 @@ class Searcher:
     def _score_candidates(self, text: TextEmbedding, rows: np.ndarray):
         """Exact scores of each query's own candidates: ``[Q, N]`` (rows of -1 score -inf)."""
         parts = [
-            self._score_one(text, q, self._unit_tensors(np.where(rows[q] >= 0, rows[q], 0))) for q in range(rows.shape[0])
+            self._score_one(text, q, self._unit_tensors(np.where(rows[q] >= 0, rows[q], 0)))
+            for q in range(rows.shape[0])
         ]
         return self._stack(parts, rows)
 
     def _score_all(self, text: TextEmbedding):
         """Exact scores of every unit for every query, in chunks of units (each read once): ``[Q, N_units]``."""
         total = len(self.reader.units)
-        per_query = [[] for _ in range(text.sentence.shape[0])]
+        per_query: list[list[tuple]] = [[] for _ in range(text.sentence.shape[0])]
         for start in range(0, total, EXHAUSTIVE_CHUNK):
             chunk = self._unit_tensors(np.arange(start, min(total, start + EXHAUSTIVE_CHUNK)))
             for q in range(len(per_query)):
@@ -188,7 +196,9 @@ class Searcher:
     def _best_segments(self, rows, scores, weights, globals_, locals_, k: int) -> list[Hit]:
         """Aggregate units to videos (best segment wins) and keep the top k videos."""
         units = self.reader.units
-        order = np.argsort(-scores, kind="stable")
+        # Equal scores are ordered by unit row, not by candidate order (FAISS's and exhaustive's differ), so
+        # two-stage search, --exhaustive and the API list tied videos the same way.
+        order = np.lexsort((rows, -scores))
         video_ids = units.video_id[rows[order]]
         _, first = np.unique(video_ids, return_index=True)
         best = order[np.sort(first)][:k]
@@ -231,16 +241,11 @@ def open_searcher(
     """
     reader = IndexReader.open(index_dir)
     model, digest = load_index_model(index_dir, checkpoint, clip_model, pretrained)
-    if digest != reader.manifest.fingerprint:
-        raise IndexMismatchError(
-            f"{index_dir} was built with model {reader.manifest.fingerprint} "
-            f"({_describe(reader.manifest.model_config)}) but the model asked for is {digest} ({model.config.clip_model}, "
-            f"{model.config.mode}); search without model options to use the index's own model, or re-index with "
-            f"`glscl index PATH --index {index_dir} --rebuild` and the new model"
-        )
+    require_model(
+        index_dir, reader.manifest, digest,
+        f"search without model options to use the index's own model, or re-index with "
+        f"`glscl index PATH --index {index_dir} --rebuild` and the new model",
+        model=f"{model.config.clip_model}, {model.config.mode}",
+    )
     return Searcher(reader, model, resolve_device(device))
 
-
-def _describe(model_config: dict) -> str:
-    glscl = model_config.get("glscl", {}) if isinstance(model_config, dict) else {}
-    return f"{glscl.get('clip_model', '?')}, {'trained' if glscl.get('trained') else 'zero-shot'}"

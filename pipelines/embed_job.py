@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from glscl_index.device import resolve_device
 from glscl_index.embedding import UnitEmbeddings, VideoEmbedder
 from glscl_index.errors import CorruptVideoError
-from glscl_index.model.checkpoint import ModelSpec, load_model_and_fingerprint, model_fingerprint, resolve_device
+from glscl_index.index_model import load_index_model, recorded_spec
+from glscl_index.model.checkpoint import model_fingerprint
+from glscl_index.model.factory import load_model_and_fingerprint
 from glscl_index.model.glscl import GLSCL
 from glscl_index.model.keys import key_dim
-from glscl_index.model_source import load_index_model, recorded_spec
+from glscl_index.model.spec import ModelSpec
 from glscl_index.store.schema import IndexDims, UnitBatch
 from glscl_index.store.writer import IndexWriter
 from glscl_index.video.decode import DecodedVideo
@@ -29,7 +32,7 @@ from pipelines.index_plan import EmbedTask
 from pipelines.index_records import indexed_entry, record_failure
 
 if TYPE_CHECKING:
-    from pipelines.index import IndexJobConfig, IndexSummary, Progress
+    from pipelines.index import IndexJobConfig, IndexProgress, IndexSummary
 
 
 def bind_model(writer: IndexWriter, config: IndexJobConfig, model: GLSCL | None) -> GLSCL:
@@ -50,7 +53,9 @@ def model_config_record(model: GLSCL, spec: ModelSpec) -> dict:
     source = ModelSpec(
         checkpoint=str(Path(spec.checkpoint).resolve()) if spec.checkpoint else "",
         clip_model=str(Path(spec.clip_model).resolve()) if spec.clip_model.endswith(".json") else spec.clip_model,
-        pretrained=str(Path(spec.pretrained).resolve()) if spec.pretrained and os.path.isfile(spec.pretrained) else spec.pretrained,
+        pretrained=str(Path(spec.pretrained).resolve())
+        if spec.pretrained and os.path.isfile(spec.pretrained)
+        else spec.pretrained,
     )
     return {"glscl": model.config.to_dict(), "source": asdict(source)}
 
@@ -73,11 +78,13 @@ class EmbedJob:
     until the next batch is full; only then does it wait for the model. The
     writer, the catalog and the progress hooks are touched from the calling
     thread only. Batches stay full size: on a CPU every forward pass
-    synchronises the torch threads, and 12- or 24-frame passes measured 1.3-1.6x
-    slower per frame than 144-frame ones on a busy 2-core machine.
+    synchronises the torch threads, so small passes cost more per frame
+    (measured in docs/benchmarks.md).
     """
 
-    def __init__(self, config: IndexJobConfig, model: GLSCL, writer: IndexWriter, summary: IndexSummary, progress: Progress):
+    def __init__(
+        self, config: IndexJobConfig, model: GLSCL, writer: IndexWriter, summary: IndexSummary, progress: IndexProgress
+    ):
         self.config = config
         self.writer = writer
         self.summary = summary
@@ -154,10 +161,16 @@ class EmbedJob:
         frames = np.concatenate([unit.frames for _, unit in units])
         return units, counts, self.embedder.embed(frames, counts)
 
-    def _stage(self, pending: list[tuple[EmbedTask, DecodedVideo]], embedded: tuple[list, np.ndarray, UnitEmbeddings]) -> None:
+    def _stage(
+        self, pending: list[tuple[EmbedTask, DecodedVideo]], embedded: tuple[list, np.ndarray, UnitEmbeddings]
+    ) -> None:
         """Stage the units of embedded videos and their catalog entries; count them as done."""
         units, counts, embedded = embedded
-        replaced = [(task, task.previous) for task, _ in pending if task.previous is not None and task.previous.status == "indexed"]
+        replaced = [
+            (task, task.previous)
+            for task, _ in pending
+            if task.previous is not None and task.previous.status == "indexed"
+        ]
         # Same id: the old units of this path give way to the new ones.
         self.writer.remove_videos([old.video_id for task, old in replaced if old.video_id == task.video_id])
         self.writer.add_units(self._unit_batch(units, counts, embedded))
@@ -168,7 +181,9 @@ class EmbedJob:
         # A new id: the old content stays for the other paths that show it, if any.
         self.writer.remove_unreferenced_videos(old.video_id for _, old in replaced)
         for task, video in pending:
-            if task.previous is None or task.previous.status != "indexed":  # a file that failed before is new to the index
+            if (
+                task.previous is None or task.previous.status != "indexed"
+            ):  # a file that failed before is new to the index
                 self.summary.added += 1
             else:
                 self.summary.updated += 1
@@ -186,7 +201,7 @@ class EmbedJob:
         video_ids = np.array([task.video_id for task, _ in units], dtype=object)
         segments = np.array([unit.segment_index for _, unit in units], dtype=np.int32)
         return UnitBatch(
-            unit_id=np.array([f"{v}:{s}" for v, s in zip(video_ids, segments)], dtype=object),
+            unit_id=np.array([f"{v}:{s}" for v, s in zip(video_ids, segments, strict=False)], dtype=object),
             video_id=video_ids,
             path=np.array([f.path for f in files], dtype=object),
             size=np.array([f.size for f in files], dtype=np.int64),

@@ -39,8 +39,8 @@ from pipelines.index_plan import AliasTask, ChangePlan, EmbedTask, MoveTask, ent
 from pipelines.index_records import indexed_entry, record_failure
 
 if TYPE_CHECKING:
-    from glscl_index.model.spec import ModelSpec
     from glscl_index.model.glscl import GLSCL
+    from glscl_index.model.spec import ModelSpec
 
 
 class NoInputError(GLSCLError):
@@ -74,7 +74,9 @@ class IndexJobConfig:
     def __post_init__(self) -> None:
         """Refuse impossible values before anything is written or loaded (messages name the CLI options)."""
         if not self.segment_s > 0:
-            raise InvalidOptionError(f"--segment-seconds (the segment length) must be positive (got {self.segment_s:g})")
+            raise InvalidOptionError(
+                f"--segment-seconds (the segment length) must be positive (got {self.segment_s:g})"
+            )
         if not 0 <= self.segment_overlap_s < self.segment_s:
             raise InvalidOptionError(
                 f"--segment-overlap must be at least 0 and shorter than the segment length --segment-seconds "
@@ -117,6 +119,7 @@ class IndexSummary:
     generation: int = 0
     seconds: float = 0.0
     mode: str = ""
+    random_weights: bool = False  # the index's model is a random-weight smoke-test model
     fingerprint: str = ""
     duplicates: int = 0  # files with the same content as an indexed one: recorded as more paths of that video
     forgotten: int = 0  # catalog entries dropped with --forget
@@ -128,7 +131,7 @@ class IndexSummary:
         return asdict(self)
 
 
-class Progress:
+class IndexProgress:
     """Progress hooks; the CLI draws a bar, the library default is silent."""
 
     def start(self, total_videos: int) -> None:
@@ -143,7 +146,7 @@ class Progress:
 
 def run_index(
     config: IndexJobConfig,
-    progress: Progress | None = None,
+    progress: IndexProgress | None = None,
     decode_fn: Callable[[str, SamplingConfig], DecodedVideo] = decode_video,
     model: GLSCL | None = None,
 ) -> IndexSummary:
@@ -154,7 +157,7 @@ def run_index(
     ``config.model`` names a model to check against the index).
     """
     started = time.monotonic()
-    progress = progress or Progress()
+    progress = progress or IndexProgress()
     remembered = _remembered_roots(config.index_dir) if not config.rebuild else []
     roots, not_found = _roots_for_run(config, remembered)
     created = not config.index_dir.exists()
@@ -165,7 +168,9 @@ def run_index(
         raise
     try:
         repaired = _repair_first(config)
-        with IndexWriter.open(config.index_dir, faiss_type=config.faiss_type, rebuild=config.rebuild, lock=lock) as writer:
+        with IndexWriter.open(
+            config.index_dir, faiss_type=config.faiss_type, rebuild=config.rebuild, lock=lock
+        ) as writer:
             summary = _update(config, writer, roots, not_found, progress, decode_fn, model)
         summary.repaired = repaired
     except BaseException:
@@ -176,7 +181,9 @@ def run_index(
     return summary
 
 
-def _update(config: IndexJobConfig, writer: IndexWriter, roots: list[str], not_found: list[str], progress, decode_fn, model) -> IndexSummary:
+def _update(
+    config: IndexJobConfig, writer: IndexWriter, roots: list[str], not_found: list[str], progress, decode_fn, model
+) -> IndexSummary:
     summary = IndexSummary(warnings=[f"{path}: no such file or directory" for path in not_found])
     summary.forgotten = _forget(writer, config.forget)
     given = [os.path.abspath(p) for p in config.paths]
@@ -189,6 +196,7 @@ def _update(config: IndexJobConfig, writer: IndexWriter, roots: list[str], not_f
 
         model = bind_model(writer, config, model)
     summary.mode, summary.fingerprint = _mode(writer.manifest), writer.manifest.fingerprint
+    summary.random_weights = bool(_glscl_record(writer.manifest).get("random_weights", False))
     _report_roots(plan, summary)
     _apply_bookkeeping(writer, plan, config.index_dir, summary)
     progress.start(len(plan.embed))
@@ -229,9 +237,14 @@ def _repair_first(config: IndexJobConfig) -> list[str]:
     return repair_index(config.index_dir, lock_held=True).repaired
 
 
-def _mode(manifest: Manifest) -> str:
+def _glscl_record(manifest: Manifest) -> dict:
+    """The GLSCL config the manifest records for its model ({} when it records none)."""
     glscl = manifest.model_config.get("glscl", {}) if isinstance(manifest.model_config, dict) else {}
-    return "trained" if glscl.get("trained") else "zero-shot"
+    return glscl if isinstance(glscl, dict) else {}
+
+
+def _mode(manifest: Manifest) -> str:
+    return "trained" if _glscl_record(manifest).get("trained") else "zero-shot"
 
 
 def _remembered_roots(index_dir: Path) -> list[str]:
@@ -295,7 +308,9 @@ def _apply_bookkeeping(writer: IndexWriter, plan: ChangePlan, index_dir: Path, s
     summary.failed_not_retried = len(plan.failed_unchanged) + plan.problems_unchanged
     writer.set_catalog_entries(plan.offline_changes)
     writer.set_catalog_entries(
-        indexed_entry(task.file, task.content_hash, task.previous.video_id, task.previous.units, task.previous.indexed_at)
+        indexed_entry(
+            task.file, task.content_hash, task.previous.video_id, task.previous.units, task.previous.indexed_at
+        )
         for task in plan.touched
     )
     ready = [task for task in plan.aliases if not task.pending]

@@ -146,7 +146,9 @@ def plan_changes(scan: ScanResult, catalog: dict[str, CatalogEntry], retry_faile
     return plan
 
 
-def _classify_roots(roots: list[RootScan], catalog: dict[str, CatalogEntry], plan: ChangePlan) -> tuple[set[str], set[str]]:
+def _classify_roots(
+    roots: list[RootScan], catalog: dict[str, CatalogEntry], plan: ChangePlan
+) -> tuple[set[str], set[str]]:
     """(path prefixes of roots scanned for real, prefixes of offline roots); offline ones noted in ``plan``."""
     prefixes = {root.path: sorted({root.path, root.real_path}) for root in roots}
     owner = {prefix: root.path for root in roots for prefix in prefixes[root.path]}

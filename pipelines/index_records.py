@@ -20,7 +20,14 @@ def indexed_entry(file: SourceFile, digest: str, video_id: str, units: int, inde
 
 
 def record_failure(
-    writer: IndexWriter, summary: IndexSummary, path: str, reason: str, size: int, mtime_ns: int, digest: str, now: float,
+    writer: IndexWriter,
+    summary: IndexSummary,
+    path: str,
+    reason: str,
+    size: int,
+    mtime_ns: int,
+    digest: str,
+    now: float,
     video_id: str = "",
 ) -> None:
     writer.set_catalog_entries([

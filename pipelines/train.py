@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from glscl_index.data import DatasetSplit, load_dataset
+from glscl_index.device import resolve_device
 from glscl_index.errors import DatasetError
-from glscl_index.model.checkpoint import ModelSpec, resolve_device, trainable_model
+from glscl_index.model.factory import trainable_model
 from glscl_index.model.glscl import GLSCL
+from glscl_index.model.spec import ModelSpec
 from glscl_index.train.config import TrainConfig
 from glscl_index.train.frames import ClipFrames, clip_sampling, decode_clips
 from glscl_index.train.loop import (
@@ -60,13 +62,14 @@ class PreparedSplit:
 
 def prepare_split(
     source: DatasetSource, split_name: str, model: GLSCL, decode: DecodeConfig, cache_dir: Path | None,
-    on_video: Callable[[], None] | None = None,
+    on_video: Callable[[], None] | None = None, frame_positions: str = "round", resize: str = "ffmpeg",
 ) -> PreparedSplit:
-    """Read a split and decode its clips the way the model sees them (T frames of S x S pixels)."""
+    """Read a split and decode its clips the way the model sees them (T frames of S x S pixels;
+    ``frame_positions`` and ``resize`` as in SamplingConfig)."""
     split = load_dataset(source.name, source.annotations, source.video_root, split_name, source.skip_missing)
     if not split.clips:
         raise DatasetError(f"{split.name} has no clips")
-    sampling = clip_sampling(model.config.num_frames, model.config.image_size)
+    sampling = clip_sampling(model.config.num_frames, model.config.image_size, frame_positions, resize)
     frames, kept = decode_clips(split.clips, sampling, decode, cache_dir, source.skip_missing, on_video)
     undecodable = len(split.clips) - len(kept)
     kept_split = DatasetSplit(
@@ -94,9 +97,10 @@ def run_train(
     """Everything ``glscl train`` does; returns the result and the prepared splits (for reporting)."""
     model = trainable_model(config.model, **config.model_overrides)
     cache = config.output / FRAME_CACHE_DIR
-    training = prepare_split(config.dataset, config.train_split, model, config.decode, cache, on_video)
+    style = {"frame_positions": config.train.frame_positions, "resize": config.train.resize}
+    training = prepare_split(config.dataset, config.train_split, model, config.decode, cache, on_video, **style)
     validation = (
-        prepare_split(config.dataset, config.val_split, model, config.decode, cache, on_video)
+        prepare_split(config.dataset, config.val_split, model, config.decode, cache, on_video, **style)
         if config.val_split else None
     )
     result = train(

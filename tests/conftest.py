@@ -7,15 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from glscl_index.model.checkpoint import create_random_model, save_checkpoint
+from glscl_index.model.checkpoint import save_checkpoint
+from tests.tiny import TINY_ARCH, tiny_model
 
-ASSETS = Path(__file__).parent / "assets"
-TINY_ARCH = str(ASSETS / "tiny-clip.json")
-SHARED_FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
-
-
-def tiny_model(trained: bool = True, seed: int = 0):
-    return create_random_model(TINY_ARCH, trained=trained, seed=seed, decoder_ffn=64)
+__all__ = ["TINY_ARCH", "tiny_model"]  # tests written before tests/tiny.py import them from here
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from glscl_index.data.files import read_csv, read_lines
 from glscl_index.data.records import DatasetSplit
@@ -26,7 +27,7 @@ from glscl_index.errors import DatasetError
 ALL_SPLITS = "all"
 
 
-def _rows(path: Path) -> list[tuple[int, object]]:
+def _rows(path: Path) -> list[tuple[int, Any]]:
     """(line number, row) for each row: a dict, or whatever a bad JSON line holds."""
     if path.suffix.lower() == ".csv":
         return list(enumerate(read_csv(path, ("video", "caption")), start=2))

@@ -15,7 +15,10 @@ from glscl_index.train.step import encode_videos
 
 @dataclass
 class EvalReport:
-    """text-to-video and video-to-text R@1/R@5/R@10 (percent), MdR, MnR over ``queries`` captions and ``videos`` clips."""
+    """Text-to-video and video-to-text R@1/R@5/R@10 (percent), MdR, MnR.
+
+    Over ``queries`` captions and ``videos`` clips.
+    """
 
     text_to_video: dict[str, float]
     video_to_text: dict[str, float]

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import open_clip
 import torch
-import torch.nn.functional as F
 from open_clip.tokenizer import SimpleTokenizer
+from open_clip.transformer import Transformer
 from torch import nn
 
 from glscl_index.model.config import GLSCLConfig
@@ -30,7 +30,7 @@ class TextFeatures:
     sentence: torch.Tensor  # [B, D] the end-of-text token's feature
 
 
-def build_clip(config: GLSCLConfig) -> nn.Module:
+def build_clip(config: GLSCLConfig) -> open_clip.CLIP:
     """Instantiate the open_clip model described by ``config.clip_config`` (random weights)."""
     cfg = dict(config.clip_config)
     if cfg.get("custom_text") or "hf_model_name" in cfg.get("text_cfg", {}):
@@ -44,7 +44,10 @@ def build_clip(config: GLSCLConfig) -> nn.Module:
 class ClipBackbone(nn.Module):
     """Wraps an open_clip ``CLIP`` model; the state dict keeps open_clip's names under ``clip.``."""
 
-    def __init__(self, config: GLSCLConfig, clip: nn.Module | None = None):
+    pixel_mean: torch.Tensor  # buffers, [1, 3, 1, 1]
+    pixel_std: torch.Tensor
+
+    def __init__(self, config: GLSCLConfig, clip: open_clip.CLIP | None = None):
         super().__init__()
         self.config = config
         self.clip = clip if clip is not None else build_clip(config)
@@ -72,6 +75,13 @@ class ClipBackbone(nn.Module):
         """uint8 RGB frames ``[N, S, S, 3]`` -> CLIP-normalised float ``[N, 3, S, S]``."""
         pixels = frames.permute(0, 3, 1, 2).to(self.pixel_mean.dtype).div_(255.0)
         return (pixels - self.pixel_mean) / self.pixel_std
+
+    def blank_frame_feature(self) -> torch.Tensor:
+        """``[D]``: the feature of an all-zero normalised frame, what the official loader pads clips with."""
+        size = self.clip.visual.image_size
+        height, width = size if isinstance(size, (tuple, list)) else (size, size)
+        pixels = torch.zeros(1, 3, height, width, dtype=self.pixel_mean.dtype, device=self.pixel_mean.device)
+        return self.encode_frames(pixels)[0]
 
     def encode_frames(self, pixels: torch.Tensor) -> torch.Tensor:
         """Normalised frames ``[N, 3, S, S]`` -> class-token features ``[N, D]`` (after ln_post and proj)."""
@@ -101,14 +111,9 @@ class ClipBackbone(nn.Module):
         eos = self.tokenizer.eot_token_id
         return (token_ids == eos).int().argmax(dim=-1)
 
-    def text_blocks(self) -> nn.Module:
+    def text_blocks(self) -> Transformer:
         """The CLIP text transformer (its first blocks initialise the temporal encoder)."""
         return self.clip.transformer
 
     def text_positional_embedding(self) -> torch.Tensor:
         return self.clip.positional_embedding
-
-
-def normalize_features(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-    """Unit-norm rows with a guard against all-zero rows (padding)."""
-    return F.normalize(x, dim=dim, eps=1e-6)

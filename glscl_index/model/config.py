@@ -10,10 +10,13 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+# Fields added after checkpoints and indexes were first written, with the behaviour those had.
+LEGACY_DEFAULTS: dict[str, Any] = {"frame_pooling": "attention", "lim_memory": "masked"}
+
 
 @dataclass
 class GLSCLConfig:
-    """Architecture and scoring hyper-parameters of a GLSCL model (DESIGN.md §2).
+    """Architecture and scoring hyper-parameters of a GLSCL model (docs/architecture.md §2).
 
     ``clip_config`` is the full open_clip architecture (``embed_dim``,
     ``vision_cfg``, ``text_cfg``, ``quick_gelu``), so a checkpoint rebuilds its
@@ -38,10 +41,18 @@ class GLSCLConfig:
     temperature: float = 3.0
     local_weight: float = 0.5
     frame_pooling: str = "attention"  # "attention" = the GIM; "mean" = plain mean of frames (ablation baseline)
+    # What the LIM's queries attend to: "masked" = real frames and tokens only; "unmasked" = every position,
+    # padding included, as the official code calls its decoder (no memory mask): padded tokens carry the
+    # sentence through CLIP's causal attention, padded frames are the features of a blank frame.
+    lim_memory: str = "masked"
+    # Weights never trained nor loaded (`glscl checkpoint random`): a smoke-test model, said wherever the mode is.
+    random_weights: bool = False
 
     def __post_init__(self) -> None:
         if self.frame_pooling not in ("attention", "mean"):
             raise ValueError(f"frame_pooling must be 'attention' or 'mean', got {self.frame_pooling!r}")
+        if self.lim_memory not in ("masked", "unmasked"):
+            raise ValueError(f"lim_memory must be 'masked' or 'unmasked', got {self.lim_memory!r}")
         if self.num_queries < 0:
             raise ValueError("num_queries must be >= 0 (0 turns the LIM off)")
 
@@ -59,16 +70,17 @@ class GLSCLConfig:
         return int(self.clip_config["text_cfg"].get("width", 512))
 
     @property
-    def text_heads(self) -> int:
-        return int(self.clip_config["text_cfg"].get("heads", 8))
-
-    @property
     def quick_gelu(self) -> bool:
         return bool(self.clip_config.get("quick_gelu", False))
 
     @property
     def mode(self) -> str:
         return "trained" if self.trained else "zero-shot"
+
+    @property
+    def mode_label(self) -> str:
+        """The mode as shown to people: "trained", "zero-shot", with "(random weights)" when they are."""
+        return self.mode + (" (random weights)" if self.random_weights else "")
 
     @property
     def concepts(self) -> int:
@@ -82,6 +94,21 @@ class GLSCLConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(asdict(self))
+
+    def fingerprint_dict(self) -> dict[str, Any]:
+        """The fields that change scores, as hashed into a model's fingerprint.
+
+        Provenance (``pretrained``) is left out, and so is each field added after format 1
+        shipped while it holds the value older checkpoints implicitly had: their recorded
+        fingerprints, and the indexes built with them, keep matching.
+        """
+        semantic = self.to_dict()
+        semantic.pop("pretrained")
+        semantic.pop("random_weights")  # provenance too: same tensors, same model
+        for name, legacy in LEGACY_DEFAULTS.items():
+            if semantic.get(name) == legacy:
+                semantic.pop(name)
+        return semantic
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GLSCLConfig:

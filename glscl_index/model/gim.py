@@ -1,4 +1,4 @@
-"""Global interaction module (parameter-free): text-conditioned frame pooling (DESIGN.md §2).
+"""Global interaction module (parameter-free): text-conditioned frame pooling (docs/architecture.md §2).
 
   a_t = masked softmax_t((e . v_t) / tau),  g = sum_t a_t v_t,  sim1 = cos(e, g)
 """

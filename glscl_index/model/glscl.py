@@ -1,4 +1,4 @@
-"""The GLSCL model: CLIP backbone + temporal encoder + GIM + shared LIM (DESIGN.md §2).
+"""The GLSCL model: CLIP backbone + temporal encoder + GIM + shared LIM (docs/architecture.md §2).
 
 Reads top to bottom like the paper: frames -> temporal encoder -> (frames for
 the GIM, visual concepts U); text -> tokens and sentence -> textual concepts W;
@@ -29,15 +29,18 @@ class _RowBatch:
 
     def float32(self):
         """Floating fields as float32 (masks unchanged), e.g. after fp16/bf16 autocast."""
-        return type(self)(**{
-            f.name: _apply(getattr(self, f.name), lambda t: t.float() if t.is_floating_point() else t) for f in fields(self)
-        })
+        return type(self)(
+            **{
+                f.name: _apply(getattr(self, f.name), lambda t: t.float() if t.is_floating_point() else t)
+                for f in fields(self)
+            }
+        )
 
     @classmethod
     def concat(cls, parts: list):
         return cls(**{
             f.name: None if getattr(parts[0], f.name) is None else torch.cat([getattr(p, f.name) for p in parts])
-            for f in fields(cls)
+            for f in fields(parts[0])
         })
 
 
@@ -93,14 +96,23 @@ class GLSCL(nn.Module):
         if self.zero_shot:
             frames = frame_features * mask.unsqueeze(-1).to(frame_features.dtype)
             return VideoEmbedding(frames=frames, mask=mask, concepts=None)
-        frames = self.temporal(frame_features, mask)
-        concepts = None if self.lim is None else self.lim(frames, mask)
-        return VideoEmbedding(frames=frames, mask=mask, concepts=concepts)
+        assert self.temporal is not None  # a trained model always has its temporal encoder
+        if self.config.lim_memory == "masked":
+            frames = self.temporal(frame_features, mask)
+            concepts = None if self.lim is None else self.lim(frames, mask)
+            return VideoEmbedding(frames=frames, mask=mask, concepts=concepts)
+        # The official LIM also reads the padded frames: blank frames through CLIP and the temporal encoder.
+        blank = self.backbone.blank_frame_feature().to(frame_features.dtype)
+        padded = torch.where(mask.unsqueeze(-1), frame_features, blank)
+        contextual = self.temporal(padded, mask, zero_padding=False)
+        concepts = None if self.lim is None else self.lim(contextual, None)
+        return VideoEmbedding(frames=contextual * mask.unsqueeze(-1).to(contextual.dtype), mask=mask, concepts=concepts)
 
     def embed_text(self, token_ids: torch.Tensor) -> TextEmbedding:
         """Token ids ``[Q, L]`` -> sentence, token features and textual concepts."""
         text = self.backbone.encode_text(token_ids)
-        concepts = None if self.lim is None else self.lim(text.tokens, text.mask)
+        memory_mask = text.mask if self.config.lim_memory == "masked" else None
+        concepts = None if self.lim is None else self.lim(text.tokens, memory_mask)
         return TextEmbedding(sentence=text.sentence, tokens=text.tokens, mask=text.mask, concepts=concepts)
 
     def score(self, text: TextEmbedding, video: VideoEmbedding) -> Scores:

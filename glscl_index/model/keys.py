@@ -1,4 +1,4 @@
-"""Global keys: the vectors FAISS searches to pick candidates for the exact GLSCL rerank (DESIGN.md §4).
+"""Global keys: the vectors FAISS searches to pick candidates for the exact GLSCL rerank (docs/architecture.md §4).
 
 A video key is [m ; U_flat] and a query key [e_hat ; lambda * W_flat], where m is
 the unit-norm mean of the unit-norm frames and U_flat, W_flat are the flattened,

@@ -1,4 +1,4 @@
-"""Local interaction module: K shared learnable queries decoded against either modality (DESIGN.md §2).
+"""Local interaction module: K shared learnable queries decoded against either modality (docs/architecture.md §2).
 
   U = rownorm(Dec(Q, v_1..v_T)),  W = rownorm(Dec(Q, h_1..h_L)),  sim2 = (1/K) sum_k <W_k, U_k>
 """
@@ -35,10 +35,11 @@ class LocalInteraction(nn.Module):
         )
         self.decoder = nn.TransformerDecoder(layer, num_layers=config.decoder_layers)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Features ``[B, N, D]`` with mask ``[B, N]`` (True = real) -> unit-norm concepts ``[B, K, D]``."""
+    def forward(self, features: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Features ``[B, N, D]`` with mask ``[B, N]`` (True = real; None = attend to every position)
+        -> unit-norm concepts ``[B, K, D]``."""
         queries = self.queries.unsqueeze(0).expand(features.shape[0], -1, -1).to(features.dtype)
-        decoded = self.decoder(queries, features, memory_key_padding_mask=~mask)
+        decoded = self.decoder(queries, features, memory_key_padding_mask=None if mask is None else ~mask)
         return F.normalize(decoded, dim=-1, eps=1e-6)
 
 

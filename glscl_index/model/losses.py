@@ -1,4 +1,4 @@
-"""GLSCL training losses (DESIGN.md §2), apart from the model as in open_clip's loss.py."""
+"""GLSCL training losses (docs/architecture.md §2), apart from the model as in open_clip's loss.py."""
 
 from __future__ import annotations
 

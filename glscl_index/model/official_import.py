@@ -6,7 +6,10 @@ CLIP-style residual blocks), ``frame_position_embeddings.*``,
 ``spatial_queries`` (the shared queries) and ``transformer_decoder_noun.*``
 (the shared decoder, a ``torch.nn.TransformerDecoder``). With query and
 decoder sharing on, the official model also carries parameters that never
-reach a score; those are dropped. Anything else is an error naming the keys.
+reach a score; those are dropped. A checkpoint trained without sharing is
+refused, never mapped onto shared queries. Anything else is an error naming
+the keys. The official decoder attends to padded tokens and frames too, so an
+imported model records ``lim_memory="unmasked"``.
 """
 
 from __future__ import annotations
@@ -16,12 +19,18 @@ from pathlib import Path
 import torch
 
 from glscl_index.errors import CheckpointError
-from glscl_index.model.checkpoint import architecture_config
 from glscl_index.model.config import GLSCLConfig
+from glscl_index.model.factory import architecture_config
 from glscl_index.model.glscl import GLSCL
 
 # Present in official checkpoints but unused when queries and decoder are shared.
-UNUSED_PREFIXES = ("noun_queries", "transformer_decoder_spatial.", "decoder_layer_spatial.", "decoder_layer_noun.", "weight_fc.")
+UNUSED_PREFIXES = (
+    "noun_queries",
+    "transformer_decoder_spatial.",
+    "decoder_layer_spatial.",
+    "decoder_layer_noun.",
+    "weight_fc.",
+)
 CLIP_BUFFERS = ("clip.input_resolution", "clip.context_length", "clip.vocab_size")
 
 RENAMES = (
@@ -84,6 +93,7 @@ def import_official_state_dict(state: dict[str, torch.Tensor], clip_model: str =
     architecture; empty infers it from the tensor shapes as the official code
     does (heads = width / 64, the OpenAI ViT rule).
     """
+    _refuse_unshared(state)
     state = {k: v for k, v in state.items() if not k.startswith(UNUSED_PREFIXES) and k not in CLIP_BUFFERS}
     unknown = sorted(k for k in state if not k.startswith(tuple(old for old, _ in RENAMES)))
     if unknown:
@@ -112,6 +122,7 @@ def import_official_state_dict(state: dict[str, torch.Tensor], clip_model: str =
         num_queries=int(state["spatial_queries"].shape[0]),
         decoder_layers=decoder_layers,
         decoder_ffn=int(state[ffn_key].shape[0]) if ffn_key in state else 2048,
+        lim_memory="unmasked",  # the official decoder is called without a memory mask
     )
     try:
         model = GLSCL(config)
@@ -121,12 +132,37 @@ def import_official_state_dict(state: dict[str, torch.Tensor], clip_model: str =
     expected = model.state_dict()
     missing = sorted(set(expected) - set(renamed))
     if missing:
-        raise CheckpointError(f"missing keys in the official checkpoint: {_names([_official_name(k) for k in missing])}")
+        raise CheckpointError(
+            f"missing keys in the official checkpoint: {_names([_official_name(k) for k in missing])}"
+        )
     wrong = sorted(k for k in renamed if renamed[k].shape != expected[k].shape)
     if wrong:
         raise CheckpointError(f"keys with unexpected shapes: {_names([_official_name(k) for k in wrong])}")
     model.load_state_dict({k: v.float() for k, v in renamed.items()}, strict=True)
     return model.eval()
+
+
+def _refuse_unshared(state: dict[str, torch.Tensor]) -> None:
+    """Refuse a checkpoint trained with ``--query_share 0`` or ``--cross_att_share 0``.
+
+    Such a model scores text with its own queries or decoder, which glscl's one shared LIM cannot
+    hold. The flags are not saved, but their traces are: a parameter that never got a gradient
+    keeps its initial value. ``noun_queries`` start as ``torch.rand`` (every value in [0, 1)),
+    and the unused decoder's LayerNorms start at weight 1 and bias 0 exactly.
+    """
+    noun = state.get("noun_queries")
+    if noun is not None and (noun.min() < 0 or noun.max() >= 1):
+        raise CheckpointError(
+            "this official checkpoint was trained with --query_share 0 (its own queries for text); glscl supports "
+            "only the shared queries of the paper's model (--query_share 1)"
+        )
+    norms = {k: v for k, v in state.items() if k.startswith("transformer_decoder_spatial.") and ".norm" in k}
+    untouched = all(torch.all(v == (1.0 if k.endswith("weight") else 0.0)) for k, v in norms.items())
+    if not untouched:
+        raise CheckpointError(
+            "this official checkpoint was trained with --cross_att_share 0 (its own decoder for video); glscl supports "
+            "only the shared decoder of the paper's model (--cross_att_share 1)"
+        )
 
 
 def _rename(key: str) -> str:

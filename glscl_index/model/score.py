@@ -1,4 +1,4 @@
-"""The GLSCL score s = sim1 + lambda * sim2 (DESIGN.md §2), as a pure function over stored features."""
+"""The GLSCL score s = sim1 + lambda * sim2 (docs/architecture.md §2), as a pure function over stored features."""
 
 from __future__ import annotations
 

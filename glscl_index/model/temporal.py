@@ -1,4 +1,4 @@
-"""Temporal encoder: v_t = f_t + TE(f_t + p_t) over the frames of one unit (DESIGN.md §2)."""
+"""Temporal encoder: v_t = f_t + TE(f_t + p_t) over the frames of one unit (docs/architecture.md §2)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class TemporalEncoder(nn.Module):
         )
         nn.init.normal_(self.position_embeddings.weight, std=0.01)
 
-    def init_from_clip_text(self, text_transformer: nn.Module, text_positions: torch.Tensor) -> None:
+    def init_from_clip_text(self, text_transformer: Transformer, text_positions: torch.Tensor) -> None:
         """Copy the first blocks of CLIP's text transformer and its positional embedding.
 
         This is the initialisation that makes GLSCL training converge fast; it
@@ -40,15 +40,16 @@ class TemporalEncoder(nn.Module):
         if source[0].ln_1.weight.shape != blocks[0].ln_1.weight.shape or len(source) < len(blocks):
             return
         with torch.no_grad():
-            for target, block in zip(blocks, source):
+            for target, block in zip(blocks, source, strict=False):  # the text tower may have more blocks
                 target.load_state_dict(block.state_dict())
             rows = min(text_positions.shape[0], self.position_embeddings.num_embeddings)
             self.position_embeddings.weight[:rows].copy_(text_positions[:rows])
 
-    def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor, zero_padding: bool = True) -> torch.Tensor:
         """Frame features ``[V, T, D]`` and mask ``[V, T]`` (True = real frame) -> ``[V, T, D]``.
 
-        Missing frames are excluded as attention keys and zeroed in the output.
+        Missing frames are excluded as attention keys and, unless ``zero_padding`` is False
+        (the official LIM reads them), zeroed in the output.
         """
         num_videos, num_frames, _ = frames.shape
         positions = self.position_embeddings.weight[:num_frames].to(frames.dtype)
@@ -58,4 +59,5 @@ class TemporalEncoder(nn.Module):
         attn_mask = blocked.expand(num_videos, self.heads, num_frames, num_frames)
         attn_mask = attn_mask.reshape(num_videos * self.heads, num_frames, num_frames)
         hidden = self.transformer(frames + positions, attn_mask=attn_mask)
-        return (frames + hidden) * mask.unsqueeze(-1).to(frames.dtype)
+        contextual = frames + hidden
+        return contextual * mask.unsqueeze(-1).to(frames.dtype) if zero_padding else contextual

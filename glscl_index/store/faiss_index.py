@@ -4,8 +4,8 @@ The type fits the collection (``choose_type``): exact flat search while its
 float32 keys stay small, then flat search over float16 keys (exact up to
 float16 rounding, half the memory), then IVF with product-quantised codes
 when even that is too much; IVF with 8-bit scalar-quantised codes by override.
-Flat types come first because on isotropic keys IVF recalled only 0.34 of the
-exhaustive top 10 at 1M units (docs/benchmarks.md): correct before fast.
+Flat types come first because IVF's candidates can miss much of the exhaustive
+top 10 on hard key distributions (measured in docs/benchmarks.md): correct before fast.
 HNSW is offered by override (it keeps every float32 key and its build is slow on
 CPU at ViT-B/32 key widths, so ``auto`` never picks it). Approximate types only
 feed candidates to the exact rerank, which is what keeps the final ranking exact.
@@ -14,11 +14,13 @@ feed candidates to the exact rerank, which is what keeps the final ranking exact
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
+
+from glscl_index.atomic import atomic_write
 
 FAISS_TYPES = ("auto", "flat", "flat16", "hnsw", "ivf", "ivfpq")
 # Flat scans N x G float32 keys per query and holds them in memory: 2 GiB is ~116k units of
@@ -110,7 +112,7 @@ def build_index(keys, faiss_type: str, previous: faiss.Index | None = None, kept
     """
     num_units, key_dim = keys.shape
     kind = choose_type(num_units, key_dim, faiss_type)
-    if reusable(previous, kind, num_units) and (kept_rows or kind in ("ivf", "ivfpq")):
+    if previous is not None and reusable(previous, kind, num_units) and (kept_rows or kind in ("ivf", "ivfpq")):
         index = previous
         if kept_rows == 0:
             index.reset()
@@ -136,19 +138,17 @@ def _configure(index: faiss.Index) -> None:
     """Search-time parameters (stored in the file too, but set again so older files get current values)."""
     kind = kind_of(index)
     if kind == "hnsw":
-        faiss.downcast_index(index).hnsw.efSearch = HNSW_EF_SEARCH
+        hnsw: Any = faiss.downcast_index(index)  # faiss's Python types do not know the subclasses
+        hnsw.hnsw.efSearch = HNSW_EF_SEARCH
     elif kind in ("ivf", "ivfpq"):
         ivf = faiss.extract_index_ivf(index)
         ivf.nprobe = probes(ivf.nlist)
 
 
 def write_index(index: faiss.Index, path: Path) -> None:
-    """Write under a temp name, fsync, rename: the file appears whole or not at all."""
-    tmp = path.with_name(path.name + ".tmp")
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write atomically: the file appears whole or not at all."""
+    with atomic_write(path) as tmp:
+        faiss.write_index(index, str(tmp))
 
 
 def read_index(path: Path) -> faiss.Index:

@@ -6,6 +6,7 @@ import errno
 import fcntl
 import os
 from pathlib import Path
+from typing import TextIO
 
 from glscl_index.errors import IndexLockedError, IndexPathError
 
@@ -40,7 +41,7 @@ def unusable_index_dir(root: Path, exc: OSError) -> IndexPathError:
 class WriterLock:
     def __init__(self, root: Path):
         self.path = root / "writer.lock"
-        self.handle = None
+        self.handle: TextIO | None = None
 
     def acquire(self) -> None:
         try:

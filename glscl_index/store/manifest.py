@@ -10,12 +10,12 @@ opened it just before may still load.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glscl_index.errors import IndexCorruptError, IndexNotFoundError, IndexPathError, repair_hint
+from glscl_index.atomic import atomic_write_bytes
+from glscl_index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexPathError, repair_hint
 from glscl_index.store.schema import IndexDims
 
 # 1: Parquet shards with a global-key column, FAISS built on open; 2: + Arrow copies of the shards and a
@@ -130,27 +130,28 @@ def read_previous_manifest(root: Path) -> Manifest | None:
         return None
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def require_model(root: Path | str, manifest: Manifest, fingerprint: str, advice: str, model: str = "") -> None:
+    """Refuse a model other than the one that built the index at ``root``: an IndexMismatchError ending in ``advice``.
+
+    ``model`` describes the refused model in the message (e.g. "ViT-B-32, trained").
+    """
+    if manifest.fingerprint == fingerprint:
+        return
+    asked = f"{fingerprint} ({model})" if model else fingerprint
+    raise IndexMismatchError(
+        f"{root} was built with model {manifest.fingerprint} ({describe_model(manifest.model_config)}), "
+        f"not with the model asked for, {asked}; {advice}"
+    )
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write to ``path.tmp``, fsync, then atomically rename onto ``path``."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def describe_model(model_config: dict) -> str:
+    """"ViT-B-32, trained": a manifest's model in a few words."""
+    glscl = model_config.get("glscl", {}) if isinstance(model_config, dict) else {}
+    return f"{glscl.get('clip_model', '?')}, {'trained' if glscl.get('trained') else 'zero-shot'}"
 
 
 def publish_manifest(root: Path, manifest: Manifest, previous: Manifest | None) -> None:
     manifest.updated_at = time.time()
     if previous is not None:
-        write_durably(root / PREVIOUS, previous.to_json().encode())
-    write_durably(root / MANIFEST, manifest.to_json().encode())
-    fsync_dir(root)
+        atomic_write_bytes(root / PREVIOUS, previous.to_json().encode())
+    atomic_write_bytes(root / MANIFEST, manifest.to_json().encode())

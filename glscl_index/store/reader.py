@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import faiss
 import numpy as np
 
-from glscl_index.errors import IndexCorruptError, IndexMismatchError, repair_hint
+from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store import faiss_index
-from glscl_index.store.manifest import Manifest, read_manifest
+from glscl_index.store.manifest import Manifest, read_manifest, require_model
 from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, StackedRows, UnitBatch
 from glscl_index.store.shards import LAZY_COLUMNS, read_catalog, read_shard
 from glscl_index.store.unit_keys import UnitKeys
@@ -26,28 +27,40 @@ class IndexReader:
     """
 
     def __init__(
-        self, root: Path, manifest: Manifest, units: UnitBatch, catalog: list[CatalogEntry],
+        self, root: Path, manifest: Manifest, units: UnitBatch, catalog_file: BinaryIO | None = None,
         stored_faiss: faiss.Index | None = None,
     ):
         self.root = root
         self.manifest = manifest
         self.units = units
-        self.catalog = catalog
+        self._catalog_file = catalog_file
         self._stored_faiss = stored_faiss
+
+    @cached_property
+    def catalog(self) -> list[CatalogEntry]:
+        """The generation's source files, read on first use (a search needs them only for its hits' paths).
+
+        The file was opened with the generation, so a writer's garbage collection cannot take it away.
+        """
+        if self._catalog_file is None:
+            return []
+        with self._catalog_file:
+            return read_catalog(self.root / self.manifest.catalog, self._catalog_file)
 
     @classmethod
     def open(cls, root: str | Path, *, expected_fingerprint: str | None = None) -> IndexReader:
         root = Path(root)
         for attempt in range(OPEN_ATTEMPTS):
             manifest = read_manifest(root)
-            if expected_fingerprint is not None and manifest.fingerprint != expected_fingerprint:
-                raise IndexMismatchError(
-                    f"{root} was built with model {manifest.fingerprint}, not {expected_fingerprint}; "
-                    f"re-index with `glscl index PATH --index {root} --rebuild`"
+            if expected_fingerprint is not None:
+                require_model(
+                    root, manifest, expected_fingerprint, f"re-index with `glscl index PATH --index {root} --rebuild`"
                 )
             try:
                 units = load_units(root, manifest)
-                return cls(root, manifest, units, _load_catalog(root, manifest), _load_faiss(root, manifest, len(units)))
+                return cls(
+                    root, manifest, units, _open_catalog(root, manifest), _load_faiss(root, manifest, len(units))
+                )
             except FileNotFoundError as exc:
                 # A writer garbage-collected this generation's files after we read its manifest:
                 # a newer generation is published, so read again.
@@ -64,7 +77,9 @@ class IndexReader:
         if self._stored_faiss is not None:
             return faiss_index.to_gpu(self._stored_faiss)
         # Older indexes have no usable FAISS file: build one in memory from the units' keys.
-        return faiss_index.to_gpu(faiss_index.build_index(UnitKeys(self.units, self.manifest.dims), self.manifest.faiss_type))
+        return faiss_index.to_gpu(
+            faiss_index.build_index(UnitKeys(self.units, self.manifest.dims), self.manifest.faiss_type)
+        )
 
     def search_keys(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """queries float32 ``[Q, G]`` -> (scores ``[Q, n']``, rows ``[Q, n']`` into ``self.units``; -1 pads)."""
@@ -85,12 +100,12 @@ def load_units(root: Path, manifest: Manifest) -> UnitBatch:
             )
     empty = UnitBatch.empty(manifest.dims, manifest.fingerprint)
     lives = [np.setdiff1d(np.arange(ref.rows), np.asarray(ref.dead, dtype=np.int64)) for _, ref in shards]
-    columns = {}
+    columns: dict[str, Any] = {}
     for name in ARRAY_FIELDS:
         if name in LAZY_COLUMNS and all(isinstance(getattr(b, name), StackedRows) for b, _ in shards):
             columns[name] = _stack_lazy([getattr(b, name) for b, _ in shards], lives, getattr(empty, name))
         else:
-            loaded = [getattr(b, name)[live] for (b, _), live in zip(shards, lives)]
+            loaded = [getattr(b, name)[live] for (b, _), live in zip(shards, lives, strict=False)]
             columns[name] = np.concatenate([getattr(empty, name), *loaded])
     return UnitBatch(**columns, fingerprint=manifest.fingerprint)
 
@@ -98,7 +113,7 @@ def load_units(root: Path, manifest: Manifest) -> UnitBatch:
 def _stack_lazy(columns: list[StackedRows], lives: list[np.ndarray], empty: np.ndarray) -> StackedRows:
     """One StackedRows over every shard's parts, selecting the live rows ``[N]``."""
     parts, rows, offset = [empty], [np.zeros(0, np.int64)], 0
-    for column, live in zip(columns, lives):
+    for column, live in zip(columns, lives, strict=False):
         parts += column.parts
         rows.append(offset + live)
         offset += len(column)
@@ -123,5 +138,5 @@ def _load_faiss(root: Path, manifest: Manifest, num_units: int) -> faiss.Index |
     return index
 
 
-def _load_catalog(root: Path, manifest: Manifest) -> list[CatalogEntry]:
-    return read_catalog(root / manifest.catalog) if manifest.catalog else []
+def _open_catalog(root: Path, manifest: Manifest) -> BinaryIO | None:
+    return open(root / manifest.catalog, "rb") if manifest.catalog else None

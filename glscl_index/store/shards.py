@@ -1,6 +1,6 @@
 """Shards (one row per unit) and the catalog file, converted without per-row loops.
 
-A shard is a Parquet file: the storage contract (DESIGN.md §3), readable by
+A shard is a Parquet file: the storage contract (docs/architecture.md §3), readable by
 any Parquet tool. Beside it the writer puts the same rows as an uncompressed
 Arrow IPC file (``.arrow``), a derived copy that a reader memory-maps so that a
 search reads the features of its few candidate rows without decoding the
@@ -11,15 +11,16 @@ before it existed, or a damaged copy), the Parquet shard is read into memory.
 from __future__ import annotations
 
 import errno
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from glscl_index.atomic import atomic_write
 from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store.schema import CatalogEntry, IndexDims, StackedRows, UnitBatch
 
@@ -61,7 +62,9 @@ def _record_batch(batch: UnitBatch, schema: pa.Schema) -> pa.RecordBatch:
     for name, kind in ARRAY_COLUMNS.items():
         if name in schema.names:
             flat = np.ascontiguousarray(getattr(batch, name)).reshape(-1)  # StackedRows are read here
-            columns[name] = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=kind), schema.field(name).type.list_size)
+            columns[name] = pa.FixedSizeListArray.from_arrays(
+                pa.array(flat, type=kind), schema.field(name).type.list_size
+            )
     columns["fingerprint"] = pa.array(np.full(len(batch), batch.fingerprint, dtype=object), type=pa.string())
     return pa.RecordBatch.from_pydict(columns, schema=schema)
 
@@ -78,21 +81,17 @@ def write_shard(path: Path, batches: Iterable[UnitBatch], dims: IndexDims) -> in
     The copy is renamed into place first: a published shard always has a complete copy or none.
     """
     schema = shard_schema(dims)
-    tmp = path.with_name(path.name + ".tmp")
-    mapped = mapped_copy(path)
-    tmp_mapped = mapped.with_name(mapped.name + ".tmp")
     rows = 0
-    with pq.ParquetWriter(str(tmp), schema) as parquet, pa.OSFile(str(tmp_mapped), "wb") as sink, \
-            pa.ipc.new_file(sink, schema) as arrow:
-        for batch in batches:
-            if len(batch):
-                record = _record_batch(batch, schema)
-                parquet.write_batch(record)
-                arrow.write_batch(record)
-                rows += len(batch)
-    for written, final in ((tmp_mapped, mapped), (tmp, path)):
-        _fsync_file(written)
-        os.replace(written, final)
+    # The inner (copy) context exits first, so the copy is published before the shard.
+    with atomic_write(path) as tmp, atomic_write(mapped_copy(path)) as tmp_mapped:
+        with pq.ParquetWriter(str(tmp), schema) as parquet, pa.OSFile(str(tmp_mapped), "wb") as sink, \
+                pa.ipc.new_file(sink, schema) as arrow:
+            for batch in batches:
+                if len(batch):
+                    record = _record_batch(batch, schema)
+                    parquet.write_batch(record)
+                    arrow.write_batch(record)
+                    rows += len(batch)
     return rows
 
 
@@ -102,16 +101,13 @@ def rewrite_mapped_copy(path: Path) -> int:
     Streams one row group at a time. The shard itself is not touched: it is the record, the copy only serves reads.
     """
     shard = pq.ParquetFile(path)
-    mapped = mapped_copy(path)
-    tmp = mapped.with_name(mapped.name + ".tmp")
     rows = 0
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, shard.schema_arrow) as arrow:
-        for group in range(shard.num_row_groups):
-            table = shard.read_row_group(group)
-            arrow.write_table(table)
-            rows += table.num_rows
-    _fsync_file(tmp)
-    os.replace(tmp, mapped)
+    with atomic_write(mapped_copy(path)) as tmp:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, shard.schema_arrow) as arrow:
+            for group in range(shard.num_row_groups):
+                table = shard.read_row_group(group)
+                arrow.write_table(table)
+                rows += table.num_rows
     return rows
 
 
@@ -127,7 +123,9 @@ def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
             elif name in LAZY_COLUMNS:
                 data[name] = StackedRows(_chunk_views(table.column(name), shape))
             else:
-                data[name] = table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape((rows, *shape))
+                data[name] = (
+                    table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape((rows, *shape))
+                )
     except FileNotFoundError:
         # pyarrow's error carries no file name; the reader reports which file vanished.
         raise FileNotFoundError(errno.ENOENT, "shard file is missing", str(path)) from None
@@ -170,15 +168,14 @@ def write_catalog(path: Path, entries: list[CatalogEntry]) -> None:
     table = pa.table({name: [row[name] for row in rows] for name in names}) if rows else pa.table(
         {name: pa.array([], type=pa.string()) for name in names}
     )
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    _fsync_file(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        pq.write_table(table, tmp)
 
 
-def read_catalog(path: Path) -> list[CatalogEntry]:
+def read_catalog(path: Path, source: BinaryIO | None = None) -> list[CatalogEntry]:
+    """The catalog at ``path`` (read from ``source`` when given: the same file, already open)."""
     try:
-        records = pq.read_table(path).to_pylist()
+        records = pq.read_table(path if source is None else source).to_pylist()
     except FileNotFoundError:
         raise
     except (OSError, pa.ArrowException) as exc:
@@ -193,8 +190,3 @@ def read_catalog(path: Path) -> list[CatalogEntry]:
         )
         for r in records
     ]
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())

@@ -78,6 +78,7 @@ def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: in
         "architecture": glscl.get("clip_model", "?"),
         "source": source.get("checkpoint") or source.get("pretrained") or "random weights",
         "mode": "trained" if trained else "zero-shot",
+        "random_weights": bool(glscl.get("random_weights", False)),
         "embed_dim": embed_dim,
         "num_queries": concepts,
         "num_frames": frames,

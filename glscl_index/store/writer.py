@@ -9,14 +9,14 @@ instant leaves the last published manifest and every file it names intact.
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from glscl_index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from glscl_index.errors import IndexCorruptError, IndexNotFoundError
 from glscl_index.store import faiss_index
 from glscl_index.store.lock import WriterLock, make_index_dirs
 from glscl_index.store.manifest import (
@@ -26,6 +26,7 @@ from glscl_index.store.manifest import (
     publish_manifest,
     read_manifest,
     read_previous_manifest,
+    require_model,
 )
 from glscl_index.store.reader import load_units
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
@@ -85,6 +86,8 @@ class IndexWriter:
             if committed is not None and not rebuild:
                 committed.faiss_type = faiss_type
             if fingerprint is not None:
+                if dims is None:
+                    raise TypeError("IndexWriter.open: a fingerprint needs its dims")
                 writer.bind_model(fingerprint, model_config or {}, dims)
             return writer
         except BaseException:
@@ -99,14 +102,15 @@ class IndexWriter:
     def bind_model(self, fingerprint: str, model_config: dict, dims: IndexDims) -> None:
         """Check that the model is the index's own (unless rebuilding) and start a new index for it if needed."""
         committed = self._previous
-        if committed is not None and committed.fingerprint != fingerprint and not self._rebuild:
-            raise IndexMismatchError(
-                f"{self.root} was built with another model (fingerprint {committed.fingerprint}, this one is "
-                f"{fingerprint}); use another --index directory, or --rebuild to replace it"
+        if committed is not None and not self._rebuild:
+            require_model(
+                self.root, committed, fingerprint, "use another --index directory, or --rebuild to replace it"
             )
         if self.needs_model:
             generation = committed.generation if committed else 0
-            self.manifest = Manifest(generation, fingerprint, model_config, dims, self._faiss_type, [], "", roots=self.roots)
+            self.manifest = Manifest(
+                generation, fingerprint, model_config, dims, self._faiss_type, [], "", roots=self.roots
+            )
             self._catalog_dirty = True
             self._bound = True
 
@@ -202,7 +206,12 @@ class IndexWriter:
         catalog_name = f"catalog-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
         write_catalog(self.root / catalog_name, sorted(self.catalog.values(), key=lambda e: e.path))
         manifest = replace(
-            self.manifest, generation=generation, shards=keep, catalog=catalog_name, faiss_file="", format_version=FORMAT_VERSION,
+            self.manifest,
+            generation=generation,
+            shards=keep,
+            catalog=catalog_name,
+            faiss_file="",
+            format_version=FORMAT_VERSION,
         )
         manifest.faiss_file = self._write_faiss(manifest)
         publish_manifest(self.root, manifest, self._previous)
@@ -211,10 +220,17 @@ class IndexWriter:
         self._staged, self._dead_ids, self._catalog_dirty = [], set(), False
         return manifest
 
+    def _bound_manifest(self) -> Manifest:
+        """The generation being built on (a new index has none until ``bind_model``: an error then)."""
+        if self.manifest is None:
+            raise AssertionError("bind_model() before committing to a new index")
+        return self.manifest
+
     def _new_shard_batches(self, merge: list[ShardRef]) -> Iterable[UnitBatch]:
         """Live rows of the shards being merged, a chunk at a time, then the staged units."""
         for shard in merge:
-            batch = read_shard(self.root / "shards" / shard.name, self.manifest.dims, self.manifest.fingerprint)
+            manifest = self._bound_manifest()
+            batch = read_shard(self.root / "shards" / shard.name, manifest.dims, manifest.fingerprint)
             live = np.setdiff1d(np.arange(shard.rows), np.asarray(shard.dead, dtype=np.int64))
             for start in range(0, len(live), MERGE_CHUNK):
                 yield batch.take(live[start : start + MERGE_CHUNK])
@@ -222,8 +238,12 @@ class IndexWriter:
 
     def _write_faiss(self, manifest: Manifest) -> str:
         """Build the FAISS index over the new generation's live keys (reader row order); its file name, "" if empty."""
-        committed = self.manifest
-        if committed.usable_faiss_file and manifest.shards == committed.shards and manifest.faiss_type == committed.faiss_type:
+        committed = self._bound_manifest()
+        if (
+            committed.usable_faiss_file
+            and manifest.shards == committed.shards
+            and manifest.faiss_type == committed.faiss_type
+        ):
             # Only the catalog changed (e.g. a scheduled run that found a new broken file):
             # the same units, so the same index file serves the new generation.
             return committed.faiss_file
@@ -239,7 +259,7 @@ class IndexWriter:
     def _previous_faiss(self, manifest: Manifest) -> tuple[faiss.Index | None, int]:
         """The committed generation's index and how many of its rows lead the new row order unchanged
         (all of them when shards were only appended, else 0: only its training is reusable)."""
-        committed = self.manifest
+        committed = self._bound_manifest()
         if not committed.usable_faiss_file:
             return None, 0
         try:
@@ -251,7 +271,8 @@ class IndexWriter:
 
     def _shard_video_ids(self, shard: ShardRef) -> np.ndarray:
         if shard.name not in self._video_ids:
-            batch = read_shard(self.root / "shards" / shard.name, self.manifest.dims, self.manifest.fingerprint)
+            manifest = self._bound_manifest()
+            batch = read_shard(self.root / "shards" / shard.name, manifest.dims, manifest.fingerprint)
             self._video_ids[shard.name] = batch.video_id
         return self._video_ids[shard.name]
 

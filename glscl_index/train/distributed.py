@@ -69,6 +69,7 @@ def gather(
     frames, concepts, sentence, tokens, text_concepts = (
         None if p is None else next(pieces).reshape(-1, *p.shape[1:]) for p in parts
     )
+    assert frames is not None and sentence is not None and tokens is not None  # only concepts are optional
     return (
         VideoEmbedding(frames, _gather_plain(video.mask), concepts),
         TextEmbedding(sentence, tokens, _gather_plain(text.mask), text_concepts),

@@ -3,7 +3,7 @@
 Training reads every clip once per epoch; decoding the videos each time
 would cost more than the model. Clips are decoded in the same isolated
 worker pool as indexing, with the same sampling (1 fps, at most T frames,
-DESIGN.md §2), so a model is trained and evaluated on exactly the frames the
+docs/architecture.md §2), so a model is trained and evaluated on exactly the frames the
 indexer gives it.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glscl_index.atomic import atomic_write, atomic_write_bytes
 from glscl_index.data.records import Clip
 from glscl_index.errors import DatasetError
 from glscl_index.video.decode import DecodedVideo
@@ -46,7 +47,10 @@ class ClipFrames:
         return len(self.rows)
 
     def batch(self, clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Kept-clip indices ``[B]`` -> (frames ``[B, T, S, S, 3]``, counts ``[B]``); reads sorted for the memory map."""
+        """Kept-clip indices ``[B]`` -> (frames ``[B, T, S, S, 3]``, counts ``[B]``).
+
+        Rows are read in sorted order, which suits the memory map.
+        """
         rows = self.rows[np.asarray(clips, dtype=np.int64)]
         order = np.argsort(rows, kind="stable")
         frames = np.empty((len(rows),) + self.frames.shape[1:], dtype=np.uint8)
@@ -54,9 +58,14 @@ class ClipFrames:
         return frames, self.counts[rows]
 
 
-def clip_sampling(frames_per_unit: int, image_size: int) -> SamplingConfig:
+def clip_sampling(
+    frames_per_unit: int, image_size: int, frame_positions: str = "round", resize: str = "ffmpeg"
+) -> SamplingConfig:
     """Sampling for a whole clip: one unit however long (1 fps, at most T frames)."""
-    return SamplingConfig(frames_per_unit=frames_per_unit, image_size=image_size, single_unit_max_s=float("inf"))
+    return SamplingConfig(
+        frames_per_unit=frames_per_unit, image_size=image_size, single_unit_max_s=float("inf"),
+        frame_positions=frame_positions, resize=resize,
+    )
 
 
 def window_frames(timestamps_s: np.ndarray, start_s: float | None, end_s: float | None, limit: int) -> np.ndarray:
@@ -97,13 +106,20 @@ def decode_clips(
             return cached
         cache_dir.mkdir(parents=True, exist_ok=True)
     shape = (len(clips), sampling.frames_per_unit, sampling.image_size, sampling.image_size, 3)
-    # Written straight into the cache file: a big dataset's frames need not fit in memory.
-    tmp = None if cache_dir is None else cache_dir / f"frames-{key}.npy.tmp"
-    frames = np.zeros(shape, np.uint8) if tmp is None else np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
-    counts, kept = _decode_into(frames, clips, sampling, decode, skip_failed, on_video)
     if cache_dir is None:
+        frames = np.zeros(shape, np.uint8)
+        counts, kept = _decode_into(frames, clips, sampling, decode, skip_failed, on_video)
         return ClipFrames(frames, counts, np.asarray(kept, dtype=np.int64)), kept
-    return _publish_cache(cache_dir, key, frames, counts, kept), kept
+    final = cache_dir / f"frames-{key}.npy"
+    with atomic_write(final) as tmp:
+        # Written straight into the cache file: a big dataset's frames need not fit in memory.
+        cached_frames = np.lib.format.open_memmap(tmp, "w+", np.uint8, shape)
+        counts, kept = _decode_into(cached_frames, clips, sampling, decode, skip_failed, on_video)
+        cached_frames.flush()
+        del cached_frames
+    # The metadata is written last: its presence marks a complete cache.
+    atomic_write_bytes(cache_dir / f"frames-{key}.json", json.dumps({"counts": counts.tolist(), "kept": kept}).encode())
+    return ClipFrames(np.load(final, mmap_mode="r"), counts, np.asarray(kept, dtype=np.int64)), kept
 
 
 def _decode_into(frames, clips, sampling, decode, skip_failed, on_video) -> tuple[np.ndarray, list[int]]:
@@ -138,7 +154,7 @@ def _decode_into(frames, clips, sampling, decode, skip_failed, on_video) -> tupl
 
 def _fill(video: DecodedVideo, clips: list[Clip], rows: list[int], sampling, frames, counts) -> None:
     unit = video.units[0]
-    for clip, row in zip(clips, rows):
+    for clip, row in zip(clips, rows, strict=False):
         if clip.start_s is None and clip.end_s is None:
             chosen = unit.frames
         else:
@@ -175,15 +191,3 @@ def _load_cache(cache_dir: Path, key: str) -> tuple[ClipFrames, list[int]] | Non
         return None
     return ClipFrames(frames, counts, np.asarray(kept, dtype=np.int64)), kept
 
-
-def _publish_cache(cache_dir: Path, key: str, frames: np.memmap, counts: np.ndarray, kept: list[int]) -> ClipFrames:
-    """Flush the frames, then rename them and write the metadata last (its presence marks a complete cache)."""
-    frames.flush()
-    del frames
-    final = cache_dir / f"frames-{key}.npy"
-    os.replace(cache_dir / f"frames-{key}.npy.tmp", final)
-    meta = cache_dir / f"frames-{key}.json"
-    tmp_meta = cache_dir / f"frames-{key}.json.tmp"
-    tmp_meta.write_text(json.dumps({"counts": counts.tolist(), "kept": kept}))
-    os.replace(tmp_meta, meta)
-    return ClipFrames(np.load(final, mmap_mode="r"), counts, np.asarray(kept, dtype=np.int64))

@@ -17,9 +17,10 @@ from glscl_index.eval.evaluate import EvalReport, evaluate
 from glscl_index.model.glscl import GLSCL
 from glscl_index.model.losses import LossTerms
 from glscl_index.train import distributed, state
+from glscl_index.train.augment import ClipAugment
 from glscl_index.train.config import TrainConfig
 from glscl_index.train.frames import ClipFrames
-from glscl_index.train.optim import build_optimizer, build_scheduler
+from glscl_index.train.optim import build_optimizer, build_scheduler, gradient_clip
 from glscl_index.train.step import BatchEncoder, batch_loss
 
 LAST_DIR = "last"
@@ -64,7 +65,7 @@ class TrainResult:
     best_dir: Path
     best_r1: float | None  # text-to-video R@1 on the validation split, None without one
     best_epoch: int | None
-    history: list[dict] = field(default_factory=list)  # one entry per epoch
+    history: list[dict] = field(default_factory=list)  # one entry per validation (each epoch end, each --eval-every)
 
 
 class TrainCallbacks(Protocol):
@@ -118,6 +119,8 @@ def train(
     if model.zero_shot:
         raise CheckpointError("a zero-shot model has nothing to train; build it with trained=True")
     model.to(device).train()
+    if config.freezes_clip:
+        model.backbone.requires_grad_(False)
     optimizer = build_optimizer(model, config)
     per_epoch = steps_per_epoch(len(data.pair_clip), config.batch_size)
     total_steps = per_epoch * config.epochs
@@ -126,7 +129,8 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     out_dir = Path(out_dir)
     progress = _start_state(out_dir, model, optimizer, scheduler, scaler, config, resume)
-    encoder = BatchEncoder(model)
+    augment = ClipAugment(config.augment, model.config.image_size) if config.augment else None
+    encoder: torch.nn.Module = BatchEncoder(model)
     if distributed.active():
         encoder = DistributedDataParallel(encoder, device_ids=[rank.local_rank] if device.type == "cuda" else None)
     callbacks.on_start(total_steps, progress.step)
@@ -135,13 +139,19 @@ def train(
     while step < total_steps:
         epoch, index = divmod(step, per_epoch)
         batch = epoch_batch(len(data.pair_clip), config, epoch, index)
-        terms = _train_step(encoder, model, data, batch, optimizer, config, amp_dtype, scaler, device, rank)
+        frames, counts = _batch_frames(data, batch, augment, config.seed, step, rank)
+        terms = _train_step(
+            encoder, model, data, batch, frames, counts, optimizer, config, amp_dtype, scaler, device, rank
+        )
         scheduler.step()
         step += 1
         callbacks.on_step(_log(step, total_steps, epoch, terms, optimizer, device))
         end_of_epoch = step % per_epoch == 0
-        if end_of_epoch:
-            history.append(_end_epoch(model, epoch, validation, device, progress, out_dir, callbacks, rank))
+        if end_of_epoch or (config.eval_every_steps and step % config.eval_every_steps == 0):
+            report, is_best = _validate(model, epoch, step, validation, device, progress, out_dir, rank)
+            history.append({"epoch": epoch, "step": step, "validation": report and report.to_dict(), "best": is_best})
+            if end_of_epoch:
+                callbacks.on_epoch(epoch, report, is_best)
         if end_of_epoch or (config.save_every_steps and step % config.save_every_steps == 0):
             progress.step = step
             _save_last(out_dir, model, optimizer, scheduler, scaler, progress, rank)
@@ -181,9 +191,26 @@ def _start_state(out_dir, model, optimizer, scheduler, scaler, config, resume) -
     return saved
 
 
-def _train_step(encoder, model, data, batch, optimizer, config, amp_dtype, scaler, device, rank) -> LossTerms:
+def _batch_frames(
+    data, batch, augment: ClipAugment | None, seed: int, step: int, rank
+) -> tuple[np.ndarray, np.ndarray]:
+    """This rank's share of the batch: uint8 clips ``[B, T, S, S, 3]`` and real frames per clip ``[B]``.
+
+    Each clip is augmented from a seed fixed by (run seed, step, its position in the global
+    batch): a resumed run, and the same batch split across ranks, augment exactly alike.
+    """
+    shares = np.array_split(np.arange(len(batch)), rank.world_size)
+    positions = shares[rank.rank]
+    frames, counts = data.frames.batch(data.pair_clip[batch[positions]])
+    if augment is None:
+        return frames, counts
+    return augment(frames, counts, seeds=(seed * 1_000_003 + step) * 4096 + positions), counts
+
+
+def _train_step(
+    encoder, model, data, batch, frames, counts, optimizer, config, amp_dtype, scaler, device, rank
+) -> LossTerms:
     local = np.array_split(batch, rank.world_size)[rank.rank]
-    frames, counts = data.frames.batch(data.pair_clip[local])
     tokens = data.tokens[local].to(device)
     video_ids = torch.from_numpy(data.pair_clip[local]).to(device)
     autocast = torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
@@ -193,7 +220,7 @@ def _train_step(encoder, model, data, batch, optimizer, config, amp_dtype, scale
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(terms.total).backward()
     scaler.unscale_(optimizer)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), gradient_clip(config, rank.world_size))
     scaler.step(optimizer)
     scaler.update()
     with torch.no_grad():
@@ -215,19 +242,18 @@ def _log(step, total_steps, epoch, terms: LossTerms, optimizer, device) -> StepL
     )
 
 
-def _end_epoch(model, epoch, validation, device, progress, out_dir, callbacks, rank) -> dict:
-    report = None
-    is_best = False
-    if validation is not None and rank.is_main:
-        report = evaluate(model, validation.frames, validation.texts, validation.caption_clip, device)
-        r1 = report.text_to_video["R@1"]
-        if r1 > progress.best_r1:
-            is_best = True
-            progress.best_r1, progress.best_epoch = r1, epoch
-            metrics = {"epoch": epoch, **report.to_dict()}
-            state.save_directory(out_dir / BEST_DIR, model, {state.METRICS_FILE: metrics})
-    callbacks.on_epoch(epoch, report, is_best)
-    return {"epoch": epoch, "validation": None if report is None else report.to_dict(), "best": is_best}
+def _validate(model, epoch, step, validation, device, progress, out_dir, rank) -> tuple[EvalReport | None, bool]:
+    """Evaluate on the validation split (main rank) and keep best/ by text-to-video R@1: (report, is_best)."""
+    if validation is None or not rank.is_main:
+        return None, False
+    report = evaluate(model, validation.frames, validation.texts, validation.caption_clip, device)
+    r1 = report.text_to_video["R@1"]
+    if r1 <= progress.best_r1:
+        return report, False
+    progress.best_r1, progress.best_epoch = r1, epoch
+    metrics = {"epoch": epoch, "step": step, **report.to_dict()}
+    state.save_directory(out_dir / BEST_DIR, model, {state.METRICS_FILE: metrics})
+    return report, True
 
 
 def _save_last(out_dir, model, optimizer, scheduler, scaler, progress: state.Resumable, rank) -> None:

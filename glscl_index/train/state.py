@@ -13,11 +13,13 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
 
-from glscl_index.errors import CheckpointError
+from glscl_index.atomic import atomic_write, atomic_write_bytes, fsync_dir
+from glscl_index.errors import CheckpointError, first_line
 from glscl_index.model.checkpoint import WEIGHTS_FILE, save_checkpoint
 from glscl_index.model.glscl import GLSCL
 
@@ -46,14 +48,16 @@ def save_directory(target: Path, model: GLSCL, extra: dict[str, object]) -> None
     save_checkpoint(model, staging)
     for name, payload in extra.items():
         if name.endswith(".json"):
-            (staging / name).write_text(json.dumps(payload, indent=2))
+            atomic_write_bytes(staging / name, json.dumps(payload, indent=2).encode())
         else:
-            torch.save(payload, staging / name)
+            with atomic_write(staging / name) as tmp:
+                torch.save(payload, tmp)
     old = target.with_name(target.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         target.rename(old)
     staging.rename(target)
+    fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -77,12 +81,11 @@ def load_resumable(source: Path, model: GLSCL) -> Resumable:
         payload = torch.load(source / STATE_FILE, map_location="cpu", weights_only=True)
         return Resumable(**payload)
     except (OSError, RuntimeError, TypeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot resume from {source}: {first}; remove it to start over") from exc
+        raise CheckpointError(f"cannot resume from {source}: {first_line(exc, 200)}; remove it to start over") from exc
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state

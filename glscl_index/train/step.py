@@ -1,4 +1,4 @@
-"""One training step's math: a batch of (frames, tokens) -> embeddings -> the GLSCL loss (DESIGN.md §2)."""
+"""One training step's math: a batch of (frames, tokens) -> embeddings -> the GLSCL loss (docs/architecture.md §2)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,13 @@ class BatchEncoder(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, frames: torch.Tensor, counts: torch.Tensor, tokens: torch.Tensor) -> tuple[VideoEmbedding, TextEmbedding]:
-        """frames uint8 ``[B, T, S, S, 3]``, counts ``[B]`` real frames, tokens ``[B, L]`` -> (video, text) embeddings."""
+    def forward(
+        self, frames: torch.Tensor, counts: torch.Tensor, tokens: torch.Tensor
+    ) -> tuple[VideoEmbedding, TextEmbedding]:
+        """frames uint8 ``[B, T, S, S, 3]``, counts ``[B]`` real frames, tokens ``[B, L]``.
+
+        Returns the (video, text) embeddings.
+        """
         return encode_videos(self.model, frames, counts), self.model.embed_text(tokens)
 
 

@@ -83,7 +83,8 @@ def decode_video(path: str, cfg: SamplingConfig, max_output_bytes: int = MAX_OUT
     out_w, out_h = scaled_size(width, height, cfg.image_size)
     plans = plan_units(num_frames, fps, cfg)
     indices = all_frame_indices(plans)
-    needed = len(indices) * out_w * out_h * 3
+    read_w, read_h = (width, height) if cfg.resize == "pil" else (out_w, out_h)
+    needed = len(indices) * read_w * read_h * 3
     if needed > max_output_bytes:
         raise CorruptVideoError(
             f"too large to decode: {len(indices)} frames of {out_w}x{out_h} need {needed >> 20} MiB"
@@ -91,11 +92,13 @@ def decode_video(path: str, cfg: SamplingConfig, max_output_bytes: int = MAX_OUT
         )
     # decord resizes inside its FFmpeg filter graph and exposes no interpolation
     # choice (VideoReader takes only width/height), so the resize uses FFmpeg's
-    # default scaler filter, not necessarily DESIGN's bicubic.
+    # default scaler filter, not necessarily the bicubic of docs/architecture.md §2.
     try:
-        frames = _read_batch(decord, path, (out_w, out_h), indices)
+        frames = _read_batch(decord, path, (read_w, read_h), indices)
     except decord.DECORDError as exc:
-        num_frames, plans, indices, frames = _decode_prefix(decord, path, (out_w, out_h), fps, cfg, indices, exc)
+        num_frames, plans, indices, frames = _decode_prefix(decord, path, (read_w, read_h), fps, cfg, indices, exc)
+    if cfg.resize == "pil":
+        frames = pil_resize(frames, (out_w, out_h))
     frames = center_crop(frames, cfg.image_size)
     units = [
         DecodedUnit(
@@ -112,6 +115,13 @@ def scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     """(out_w, out_h) pixels with the short side ``short_side`` and the aspect ratio kept (long side rounded)."""
     scale = short_side / min(width, height)
     return max(short_side, round(width * scale)), max(short_side, round(height * scale))
+
+
+def pil_resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 ``[N, H, W, 3]`` -> ``[N, h, w, 3]`` for ``size`` (w, h), PIL's bicubic filter, frame by frame."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BICUBIC)) for frame in frames])
 
 
 def center_crop(frames: np.ndarray, size: int) -> np.ndarray:

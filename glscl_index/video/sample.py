@@ -1,4 +1,6 @@
-"""Which frames make up each indexed unit (DESIGN.md §2): 1 fps, at most T per unit, segments for long videos.
+"""Which frames make up each indexed unit (docs/architecture.md §2).
+
+1 fps, at most T per unit, segments for long videos.
 
 Pure functions over frame counts and rates; no I/O. Times are seconds, frame
 indices are 0-based positions in the decoded stream, and a frame's timestamp is
@@ -33,6 +35,12 @@ class SamplingConfig:
     single_unit_max_s: float = 60.0  # videos up to this long are one unit
     segment_s: float = 30.0  # length of a segment of a longer video
     segment_overlap_s: float = 10.0  # shared by consecutive segments
+    # Which T of the 1 fps frames: "round" (nearest to evenly spaced) or "floor" (the official loader's
+    # np.linspace(..., dtype=int), which truncates).
+    frame_positions: str = "round"
+    # Who resizes: "ffmpeg" (decord's scaler, fast) or "pil" (decode at full size, PIL bicubic, as the
+    # official loader).
+    resize: str = "ffmpeg"
 
     def __post_init__(self) -> None:
         if self.frames_per_unit < 1:
@@ -44,6 +52,10 @@ class SamplingConfig:
             raise ValueError("image_size must be at least 32 pixels")
         if not 0 <= self.segment_overlap_s < self.segment_s:
             raise ValueError("segment_overlap_s must be in [0, segment_s)")
+        if self.frame_positions not in ("round", "floor"):
+            raise ValueError(f"frame_positions must be 'round' or 'floor', got {self.frame_positions!r}")
+        if self.resize not in ("ffmpeg", "pil"):
+            raise ValueError(f"resize must be 'ffmpeg' or 'pil', got {self.resize!r}")
 
     def to_dict(self) -> dict:
         """JSON-friendly dict of every field."""
@@ -94,7 +106,8 @@ def sample_frames(first: int, stop: int, fps: float, cfg: SamplingConfig) -> np.
     stride = max(1, round(fps / cfg.sample_fps))
     candidates = np.arange(first, stop, stride, dtype=np.int64)
     if len(candidates) > cfg.frames_per_unit:
-        picks = np.round(np.linspace(0, len(candidates) - 1, cfg.frames_per_unit)).astype(np.int64)
+        positions = np.linspace(0, len(candidates) - 1, cfg.frames_per_unit)
+        picks = (np.floor(positions) if cfg.frame_positions == "floor" else np.round(positions)).astype(np.int64)
         candidates = candidates[np.unique(picks)]
     return candidates
 

@@ -75,7 +75,7 @@ def scan_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (), include
             states.append(("ok", ""))
     roots = [
         RootScan(root, real, state, sum(1 for path in found if is_under(path, real)), reason)
-        for (root, real), (state, reason) in zip(given_roots, states)
+        for (root, real), (state, reason) in zip(given_roots, states, strict=False)
     ]
     return ScanResult(sorted(found.values(), key=lambda f: f.path), problems, roots)
 

@@ -145,8 +145,14 @@ class DecodePool:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._pool.stop()
-        self._pool.join()
+        pool = self._active()
+        pool.stop()
+        pool.join()
+
+    def _active(self) -> ProcessPool:
+        if self._pool is None:
+            raise RuntimeError("DecodePool used outside its 'with' block")
+        return self._pool
 
     def imap(self, paths: Iterable[str]) -> Iterator[tuple[str, DecodeResult]]:
         """``(path, DecodedVideo | CorruptVideoError)`` in submission order, at most ``in_flight`` files ahead.
@@ -154,8 +160,7 @@ class DecodePool:
         Failures are DecodeCrashError (worker killed), DecodeTimeoutError
         (over ``timeout_s``) or CorruptVideoError (anything decode_fn raised).
         """
-        if self._pool is None:
-            raise RuntimeError("DecodePool.imap used outside its 'with' block")
+        self._active()
         pending: deque = deque()
         try:
             for path in paths:
@@ -170,7 +175,7 @@ class DecodePool:
                 future.cancel()
 
     def _submit(self, path: str):
-        return self._pool.schedule(
+        return self._active().schedule(
             _decode_guarded, args=(self.decode_fn, path, self.sampling), timeout=self.cfg.timeout_s
         )
 

@@ -57,7 +57,7 @@ def test_every_test_caption_has_exactly_one_correct_clip(split):
         for pair in synthetic_data.ordered_pairs(events):
             owners.setdefault(pair, set()).add(clip)
     assert all(len(clips) == 1 for clips in owners.values())
-    for (earlier, later), clip in zip(test.caption_events, test.caption_clip):
+    for (earlier, later), clip in zip(test.caption_events, test.caption_clip, strict=False):
         assert owners[(int(earlier), int(later))] == {int(clip)}
 
 
@@ -71,7 +71,9 @@ def test_caption_names_both_objects_and_their_order():
     assert synthetic_data.object_name(red_square) == "a red square"
     assert synthetic_data.object_name(blue_circle) == "a blue circle"
     texts = [synthetic_data.caption_for(red_square, blue_circle, t) for t in range(len(synthetic_data.TEMPLATES))]
-    reversed_texts = [synthetic_data.caption_for(blue_circle, red_square, t) for t in range(len(synthetic_data.TEMPLATES))]
+    reversed_texts = [
+        synthetic_data.caption_for(blue_circle, red_square, t) for t in range(len(synthetic_data.TEMPLATES))
+    ]
     assert "a red square then a blue circle" in texts
     assert "a red square appears after a blue circle" in reversed_texts
     assert not set(texts) & set(reversed_texts)
@@ -99,6 +101,6 @@ def test_each_event_is_a_run_of_frames_of_one_object():
 def test_same_seed_same_data():
     small = synthetic_data.SyntheticConfig(train_clips=5, test_families=2, seed=1)
     first, second = synthetic_data.make_split(small), synthetic_data.make_split(small)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=False):
         np.testing.assert_array_equal(a.frames, b.frames)
         assert a.captions == b.captions

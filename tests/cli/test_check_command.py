@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from cli.app import main
-from tests.store.test_check import build_index
+from tests.store.helpers import build_index
 
 
 def glscl(monkeypatch, capsys, *args):

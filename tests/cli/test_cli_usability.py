@@ -16,10 +16,12 @@ import sys
 import pytest
 
 from tests.cli.helpers import REPO, run_glscl
-from tests.conftest import TINY_ARCH
 from tests.media import make_broken_files, make_clip
+from tests.tiny import TINY_ARCH
 
-HEAVY = ("torch", "open_clip", "faiss", "pipelines.index")
+pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
+
+HEAVY = ("torch", "open_clip", "faiss", "pipelines.index", "fastapi", "uvicorn")
 
 # Runs each argv of CASES through cli.app.main and prints one JSON line: exit code, stdout, stderr,
 # and which heavy modules were imported by then. PATCH is Python run first (e.g. a monkeypatch).
@@ -47,7 +49,9 @@ print(json.dumps(results))
 def run_in_process(*cases: list[str], patch: str = "") -> list[dict]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
            "GLSCL_TEST_CASES": json.dumps([list(c) for c in cases]), "GLSCL_TEST_PATCH": patch}
-    done = subprocess.run([sys.executable, "-c", IN_PROCESS], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", IN_PROCESS], capture_output=True, text=True, env=env, cwd=REPO, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -77,14 +81,25 @@ def indexed(tmp_path_factory):
     broken = [p for p in make_broken_files(videos / "broken").values() if p.suffix != ".m4a"]
     made = run_glscl("checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64")
     assert made.returncode == 0, made.stderr
-    result = run_glscl("index", str(videos), "--index", str(root / "index"), "--checkpoint", str(root / "ck"), "--workers", "2", "--json")
+    result = run_glscl(
+        "index",
+        str(videos),
+        "--index",
+        str(root / "index"),
+        "--checkpoint",
+        str(root / "ck"),
+        "--workers",
+        "2",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     return root, broken
 
 
 def test_start_up_imports_no_torch():
     """`glscl --help` must not pay for torch (4 s, 1.2 GB): the commands import it when they run."""
-    for argv in (["--help"], ["index", "--help"], ["search", "--help"], ["info", "--help"], ["train", "--help"]):
+    for argv in (["--help"], ["index", "--help"], ["search", "--help"], ["info", "--help"], ["train", "--help"],
+                 ["serve", "--help"]):
         [result] = run_in_process(argv)
         assert result["code"] == 0 and "Usage" in result["stdout"]
         assert result["heavy"] == [], (argv, result["heavy"])
@@ -131,7 +146,9 @@ def test_ctrl_c_prints_the_interrupted_message(tmp_path):
         "main()\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+    )
     assert process.stdout.readline().strip() == "running"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
@@ -153,7 +170,7 @@ def test_help_shows_the_defaults_written_in_brackets():
     shown = flat(index_help["stdout"])
     assert "[default: $GLSCL_INDEX, else $XDG_DATA_HOME/glscl/index or ~/.local/share/glscl/index]" in shown
     assert "[default: the index's model, else ViT-B-32]" in shown
-    assert "[default: max(20k, 200)]" in flat(search_help["stdout"])
+    assert "[default: 20 x --top, at least 200]" in flat(search_help["stdout"])
 
 
 BAD_INDEX_OPTIONS = [
@@ -171,10 +188,18 @@ BAD_INDEX_OPTIONS = [
 def test_bad_index_options_exit_2_and_write_nothing(indexed, tmp_path):
     root, _ = indexed
     cases = [
-        ["index", str(root / "videos"), "--index", str(tmp_path / f"index{n}"), "--checkpoint", str(root / "ck"), *options]
+        [
+            "index",
+            str(root / "videos"),
+            "--index",
+            str(tmp_path / f"index{n}"),
+            "--checkpoint",
+            str(root / "ck"),
+            *options,
+        ]
         for n, (options, _) in enumerate(BAD_INDEX_OPTIONS)
     ]
-    for n, (result, (options, fragment)) in enumerate(zip(run_in_process(*cases), BAD_INDEX_OPTIONS)):
+    for n, (result, (options, fragment)) in enumerate(zip(run_in_process(*cases), BAD_INDEX_OPTIONS, strict=False)):
         one_line_error(result, fragment, code=2)
         assert not (tmp_path / f"index{n}").exists(), options
 
@@ -215,7 +240,9 @@ def test_index_into_a_chmod_read_only_folder(indexed, tmp_path):
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        result = run_glscl("index", str(root / "videos"), "--index", str(folder / "index"), "--checkpoint", str(root / "ck"))
+        result = run_glscl(
+            "index", str(root / "videos"), "--index", str(folder / "index"), "--checkpoint", str(root / "ck")
+        )
     finally:
         folder.chmod(0o755)
     assert result.returncode != 0 and "Traceback" not in result.stderr
@@ -248,7 +275,9 @@ def test_checkpoint_messages(indexed, tmp_path):
     root, _ = indexed
     moved = tmp_path / "ck-before"
     shutil.copytree(root / "ck", moved)
-    built = run_glscl("index", str(root / "videos" / "red.mp4"), "--index", str(tmp_path / "index"), "--checkpoint", str(moved))
+    built = run_glscl(
+        "index", str(root / "videos" / "red.mp4"), "--index", str(tmp_path / "index"), "--checkpoint", str(moved)
+    )
     assert built.returncode == 0, built.stderr
     moved.rename(tmp_path / "ck-after")
     search, config_file, random_weights = run_in_process(
@@ -275,12 +304,14 @@ def test_checkpoint_weights_get_the_umask_mode(indexed):
 def test_offline_weights_message_names_the_ways_forward(tmp_path):
     """What `make demo` prints without internet: no exception class name, the two environment variables."""
     patch = (
-        "import glscl_index.model.checkpoint as checkpoint\n"
+        "import glscl_index.model.pretrained as pretrained\n"
         "def offline(*args, **kwargs):\n"
         "    raise FileNotFoundError('no cached file')\n"
-        "checkpoint.download_pretrained = offline\n"
+        "pretrained.download_pretrained = offline\n"
     )
-    [result] = run_in_process(["info", "--model", "ViT-B-32", "--pretrained", "openai", "--index", str(tmp_path)], patch=patch)
+    [result] = run_in_process(
+        ["info", "--model", "ViT-B-32", "--pretrained", "openai", "--index", str(tmp_path)], patch=patch
+    )
     line = one_line_error(result, "could not fetch the ViT-B-32/openai CLIP weights", code=3)
     assert "GLSCL_PRETRAINED=/path/to/weights" in line and "GLSCL_CHECKPOINT=/path/to/checkpoint" in line
     assert "FileNotFoundError" not in line

@@ -1,10 +1,8 @@
 """`glscl index` as a scheduled job: remembered roots, an unmounted drive, --forget, --strict, the lock."""
 
 import json
-import os
 import re
 import shlex
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,8 @@ from glscl_index.store.lock import WriterLock
 from glscl_index.store.reader import IndexReader
 from tests.cli.helpers import REPO, run_glscl
 from tests.media import make_clip
+
+pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
 
 
 @pytest.fixture()
@@ -23,7 +23,9 @@ def library(tmp_path, tiny_checkpoint):
     make_clip(usb / "a.mp4", seconds=1, color=(30, 200, 30))
     make_clip(usb / "b.mp4", seconds=1, color=(30, 30, 200))
     index = tmp_path / "index"
-    made = run_glscl("index", str(home), str(usb), "--index", str(index), "--checkpoint", str(tiny_checkpoint), "--quiet")
+    made = run_glscl(
+        "index", str(home), str(usb), "--index", str(index), "--checkpoint", str(tiny_checkpoint), "--quiet"
+    )
     assert made.returncode == 0, made.stderr
     return home, usb, index
 
@@ -94,7 +96,9 @@ def test_a_second_writer_is_refused_before_any_model_loads(tmp_path):
     lock.acquire()
     try:
         # The checkpoint does not exist: had the model been loaded first, this would be exit 3.
-        result = run_glscl("index", str(tmp_path / "videos"), "--index", str(index), "--checkpoint", str(tmp_path / "none"))
+        result = run_glscl(
+            "index", str(tmp_path / "videos"), "--index", str(index), "--checkpoint", str(tmp_path / "none")
+        )
     finally:
         lock.release()
     assert result.returncode == 8, result.stderr
@@ -105,6 +109,8 @@ def test_rebuild_recovers_from_a_garbled_manifest(library, tiny_checkpoint):
     home, usb, index = library
     (index / "manifest.json").write_text("{ not json", encoding="utf-8")
     (index / "manifest.prev.json").unlink(missing_ok=True)
-    result = run_glscl("index", "--index", str(index), "--rebuild", "--checkpoint", str(tiny_checkpoint), str(home), "--quiet")
+    result = run_glscl(
+        "index", "--index", str(index), "--rebuild", "--checkpoint", str(tiny_checkpoint), str(home), "--quiet"
+    )
     assert result.returncode == 0, result.stderr
     assert len(IndexReader.open(index).units) == 1

@@ -5,8 +5,10 @@ import json
 import pytest
 
 from tests.cli.helpers import run_glscl
-from tests.conftest import TINY_ARCH
 from tests.media import make_broken_files, make_clip
+from tests.tiny import TINY_ARCH
+
+pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +20,17 @@ def indexed(tmp_path_factory):
     broken = make_broken_files(videos / "broken")
     made = run_glscl("checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64")
     assert made.returncode == 0, made.stderr
-    result = run_glscl("index", str(videos), "--index", str(root / "index"), "--checkpoint", str(root / "ck"), "--json", "--workers", "2")
+    result = run_glscl(
+        "index",
+        str(videos),
+        "--index",
+        str(root / "index"),
+        "--checkpoint",
+        str(root / "ck"),
+        "--json",
+        "--workers",
+        "2",
+    )
     assert result.returncode == 0, result.stderr
     # Only files with a video extension are picked up from a folder.
     broken_videos = [p for p in broken.values() if p.suffix in (".mp4", ".mkv", ".avi", ".mov", ".webm")]
@@ -37,11 +49,21 @@ def test_search_json_schema_and_paths_only(indexed):
     result = run_glscl("search", "a red square", "--index", str(root / "index"), "--json", "-k", "5")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) == {"query", "truncated", "mode", "index", "generation", "results"}
+    assert set(document) == {"query", "truncated", "mode", "random_weights", "index", "generation", "results"}
+    assert document["random_weights"] is True  # the tests' checkpoint is `glscl checkpoint random`
     assert document["mode"] == "trained" and len(document["results"]) == 2
     hit = document["results"][0]
     assert set(hit) == {
-        "rank", "path", "paths", "offline", "video_id", "score", "global_score", "local_score", "segment", "best_frame_s",
+        "rank",
+        "path",
+        "paths",
+        "offline",
+        "video_id",
+        "score",
+        "global_score",
+        "local_score",
+        "segment",
+        "best_frame_s",
     }
     assert hit["paths"] == [hit["path"]] and hit["offline"] is False
     assert set(hit["segment"]) == {"index", "start_s", "end_s"}
@@ -51,7 +73,9 @@ def test_search_json_schema_and_paths_only(indexed):
 
 def test_many_queries_from_stdin_give_json_lines(indexed):
     root, _, broken = indexed
-    result = run_glscl("search", "--queries", "-", "--index", str(root / "index"), input="a red square\n\ngreen things\n")
+    result = run_glscl(
+        "search", "--queries", "-", "--index", str(root / "index"), input="a red square\n\ngreen things\n"
+    )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["query"] for line in lines] == ["a red square", "green things"]

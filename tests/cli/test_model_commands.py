@@ -2,8 +2,12 @@
 
 import json
 
+import pytest
+
 from tests.cli.helpers import run_glscl
-from tests.conftest import TINY_ARCH
+from tests.tiny import TINY_ARCH
+
+pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
 
 
 def test_help_lists_commands():

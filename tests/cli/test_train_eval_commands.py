@@ -7,8 +7,10 @@ import json
 import pytest
 
 from tests.cli.helpers import run_glscl
-from tests.conftest import TINY_ARCH
 from tests.media import make_clip
+from tests.tiny import TINY_ARCH
+
+pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30)}
 TINY = ["--model", TINY_ARCH, "--pretrained", ""]
@@ -21,7 +23,10 @@ def dataset(tmp_path_factory):
     rows = []
     for name, rgb in COLOURS.items():
         make_clip(root / "videos" / f"{name}.mp4", seconds=2.0, fps=5, size=(64, 48), color=rgb)
-        rows += [{"video": f"{name}.mp4", "caption": f"a {name} square"}, {"video": f"{name}.mp4", "caption": f"{name} moving"}]
+        rows += [
+            {"video": f"{name}.mp4", "caption": f"a {name} square"},
+            {"video": f"{name}.mp4", "caption": f"{name} moving"},
+        ]
     (root / "captions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return root
 
@@ -48,7 +53,9 @@ def test_train_writes_usable_checkpoints(trained_run):
 def test_checkpoint_indexes_and_searches(trained_run, dataset, tmp_path):
     output, _ = trained_run
     index = tmp_path / "index"
-    assert run_glscl("index", str(dataset / "videos"), "-i", str(index), "-c", str(output / "best"), "-q").returncode == 0
+    assert (
+        run_glscl("index", str(dataset / "videos"), "-i", str(index), "-c", str(output / "best"), "-q").returncode == 0
+    )
     result = run_glscl("search", "a red square", "-i", str(index), "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -76,7 +83,9 @@ def test_eval_via_index_matches_in_memory(trained_run, dataset, tmp_path):
 
 def test_missing_video_is_an_error_before_training(dataset, tmp_path):
     annotations = tmp_path / "captions.jsonl"
-    annotations.write_text((dataset / "captions.jsonl").read_text() + json.dumps({"video": "gone.mp4", "caption": "x"}) + "\n")
+    annotations.write_text(
+        (dataset / "captions.jsonl").read_text() + json.dumps({"video": "gone.mp4", "caption": "x"}) + "\n"
+    )
     result = run_glscl(
         "train", "-o", str(tmp_path / "run"), "-a", str(annotations), "-v", str(dataset / "videos"), *TINY, *FAST
     )

@@ -64,6 +64,7 @@ def test_missing_videos_error_and_skip(tmp_path):
 
 
 @needs_fixtures
+@pytest.mark.slow
 def test_msrvtt_train_9k_with_generated_data_json(tmp_path):
     annotations = tmp_path / "msrvtt"
     annotations.mkdir()

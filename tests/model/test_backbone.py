@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.conftest import tiny_model
+from tests.tiny import tiny_model
 
 
 def test_tokenize_truncates_long_text_at_32_with_end_token():

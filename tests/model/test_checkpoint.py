@@ -7,14 +7,9 @@ import torch
 
 from glscl_index.errors import CheckpointError, WeightsUnavailableError
 from glscl_index.model.backbone import build_clip
-from glscl_index.model.checkpoint import (
-    WEIGHTS_FILE,
-    load_checkpoint,
-    model_fingerprint,
-    save_checkpoint,
-    zero_shot_model,
-)
-from tests.conftest import TINY_ARCH, tiny_model
+from glscl_index.model.checkpoint import WEIGHTS_FILE, load_checkpoint, model_fingerprint, save_checkpoint
+from glscl_index.model.factory import zero_shot_model
+from tests.tiny import TINY_ARCH, tiny_model
 
 
 def test_round_trip_is_bit_exact(tmp_path):

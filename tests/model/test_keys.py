@@ -8,7 +8,7 @@ import torch
 from glscl_index.model.keys import key_dim, query_keys, video_keys
 from glscl_index.store.schema import IndexDims
 from glscl_index.store.unit_keys import UnitKeys
-from tests.store.test_store import make_batch
+from tests.store.helpers import make_batch
 
 
 def reference_key_score(e, frames, count, W, U, local_weight):
@@ -30,7 +30,10 @@ def test_key_inner_product_is_mean_pooled_sim1_plus_weighted_sim2():
     mask = torch.arange(5)[None, :] < torch.tensor(counts)[:, None]
     for local_weight in (0.5, 2.0):
         scores = query_keys(e, W, local_weight) @ video_keys(frames, mask, U).T
-        expected = [[reference_key_score(e[q], frames[v], counts[v], W[q], U[v], local_weight) for v in range(4)] for q in range(3)]
+        expected = [
+            [reference_key_score(e[q], frames[v], counts[v], W[q], U[v], local_weight) for v in range(4)]
+            for q in range(3)
+        ]
         torch.testing.assert_close(scores.double(), torch.tensor(expected, dtype=torch.float64), atol=1e-5, rtol=1e-5)
     assert video_keys(frames, mask, U).shape == (4, key_dim(16, 6))
 
@@ -38,7 +41,9 @@ def test_key_inner_product_is_mean_pooled_sim1_plus_weighted_sim2():
 def test_zero_shot_keys_are_the_unit_mean_frame():
     frames, mask = torch.randn(2, 3, 8), torch.ones(2, 3, dtype=torch.bool)
     keys = video_keys(frames, mask, torch.zeros(2, 0, 8))
-    torch.testing.assert_close(keys, torch.nn.functional.normalize(torch.nn.functional.normalize(frames, dim=-1).sum(1), dim=-1))
+    torch.testing.assert_close(
+        keys, torch.nn.functional.normalize(torch.nn.functional.normalize(frames, dim=-1).sum(1), dim=-1)
+    )
     assert torch.allclose(query_keys(frames[:, 0] * 3, None, 0.5).norm(dim=1), torch.ones(2))
 
 

@@ -3,7 +3,7 @@
 import torch
 
 from glscl_index.model.lim import flatten_concepts, local_similarity
-from tests.conftest import tiny_model
+from tests.tiny import tiny_model
 
 
 def test_local_similarity_matches_loop():

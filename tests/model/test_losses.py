@@ -35,7 +35,9 @@ def test_infonce_single_positive_is_clip_loss():
     S = torch.rand(4, 4)
     got = multi_positive_infonce(S, torch.arange(4), torch.tensor(10.0))
     labels = torch.arange(4)
-    expected = (torch.nn.functional.cross_entropy(10 * S, labels) + torch.nn.functional.cross_entropy(10 * S.T, labels)) / 2
+    expected = (
+        torch.nn.functional.cross_entropy(10 * S, labels) + torch.nn.functional.cross_entropy(10 * S.T, labels)
+    ) / 2
     torch.testing.assert_close(got, expected)
 
 

@@ -3,8 +3,8 @@
 import torch
 
 from glscl_index.model.score import glscl_score
-from tests.conftest import tiny_model
-from tests.model.test_gim import reference_sim1
+from tests.model.helpers import reference_sim1
+from tests.tiny import tiny_model
 
 
 def test_score_is_sim1_plus_half_sim2():

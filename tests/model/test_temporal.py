@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.conftest import tiny_model
+from tests.tiny import tiny_model
 
 
 def test_padding_frames_change_nothing_and_are_zeroed():
@@ -34,8 +34,8 @@ def test_residual_form():
 def test_initialised_from_clip_text_transformer():
     model = tiny_model()
     text_blocks = model.backbone.clip.transformer.resblocks
-    for target, source in zip(model.temporal.transformer.resblocks, text_blocks):
-        for (name, a), (_, b) in zip(target.state_dict().items(), source.state_dict().items()):
+    for target, source in zip(model.temporal.transformer.resblocks, text_blocks, strict=False):
+        for (name, a), (_, b) in zip(target.state_dict().items(), source.state_dict().items(), strict=False):
             assert torch.equal(a, b), name
     rows = model.temporal.position_embeddings.num_embeddings
     assert torch.equal(model.temporal.position_embeddings.weight, model.backbone.clip.positional_embedding[:rows])

@@ -6,13 +6,10 @@ import pytest
 import torch
 
 from glscl_index.errors import CheckpointError
-from glscl_index.model.checkpoint import (
-    ModelSpec,
-    create_random_model,
-    save_checkpoint,
-    trainable_model,
-)
-from tests.conftest import TINY_ARCH, tiny_model
+from glscl_index.model.checkpoint import save_checkpoint
+from glscl_index.model.factory import create_random_model, trainable_model
+from glscl_index.model.spec import ModelSpec
+from tests.tiny import TINY_ARCH, tiny_model
 
 
 def test_clip_weights_become_a_trained_mode_model(tmp_path):
@@ -21,7 +18,7 @@ def test_clip_weights_become_a_trained_mode_model(tmp_path):
     assert not model.zero_shot and model.config.num_queries == 4
     source = tiny_model(trained=False)
     torch.testing.assert_close(model.backbone.clip.visual.proj, source.backbone.clip.visual.proj)
-    # The temporal encoder starts as a copy of the first text blocks (DESIGN.md §2).
+    # The temporal encoder starts as a copy of the first text blocks (docs/architecture.md §2).
     first_text = source.backbone.clip.transformer.resblocks[0].attn.in_proj_weight
     torch.testing.assert_close(model.temporal.transformer.resblocks[0].attn.in_proj_weight, first_text)
 

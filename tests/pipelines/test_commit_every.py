@@ -7,17 +7,19 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from glscl_index.errors import IndexNotFoundError
 from glscl_index.store.reader import IndexReader
 from glscl_index.video.workers import DecodeConfig
-from pipelines.index import IndexJobConfig, Progress, run_index
-from tests.conftest import tiny_model
+from pipelines.index import IndexJobConfig, IndexProgress, run_index
 from tests.media import make_clip
+from tests.tiny import tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-class CountCommits(Progress):
+class CountCommits(IndexProgress):
     def __init__(self):
         self.done, self.at_commit = 0, []
 
@@ -46,7 +48,7 @@ sys.path.insert(0, {repo!r})
 from pathlib import Path
 from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
-from tests.conftest import tiny_model
+from tests.tiny import tiny_model
 from tests.pipelines.decode_faults import crash_or_hang
 if __name__ == "__main__":
     config = IndexJobConfig(
@@ -64,6 +66,7 @@ def committed_units(index):
         return 0
 
 
+@pytest.mark.slow
 def test_sigkill_after_n_videos_keeps_them_although_no_batch_filled(tmp_path):
     videos, index = tmp_path / "videos", tmp_path / "index"
     for i in range(4):

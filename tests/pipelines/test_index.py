@@ -14,10 +14,10 @@ from glscl_index.embedding import VideoEmbedder
 from glscl_index.store.reader import IndexReader
 from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
-from tests.conftest import tiny_model
 from tests.media import make_clip, make_messy_folder
 from tests.pipelines.decode_faults import crash_or_hang, decode_then_touch
 from tests.pipelines.decode_faults import must_not_decode as _must_not_decode
+from tests.tiny import tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,9 @@ def model():
 
 
 def job(videos, index, **kw):
-    return IndexJobConfig(paths=[str(videos)], index_dir=index, decode=DecodeConfig(workers=2, timeout_s=kw.pop("timeout", 30)), **kw)
+    return IndexJobConfig(
+        paths=[str(videos)], index_dir=index, decode=DecodeConfig(workers=2, timeout_s=kw.pop("timeout", 30)), **kw
+    )
 
 
 def catalog(index):
@@ -78,6 +80,7 @@ def test_rerun_decodes_nothing_and_changes_are_exact(tmp_path, model):
     assert set(units.path) == {str(videos / n) for n in ("a.mp4", "b.mp4", "renamed.mp4")}
 
 
+@pytest.mark.slow
 def test_worker_killed_by_signal_and_hang_fail_alone(tmp_path, model):
     videos = tmp_path / "videos"
     for i, name in enumerate(("ok1", "crash", "ok2", "hang", "ok3")):
@@ -109,9 +112,14 @@ def test_workers_keep_decoding_while_the_model_embeds(tmp_path, model, monkeypat
 
     monkeypatch.setattr(VideoEmbedder, "embed", embed_once_second_is_decoded)
     config = IndexJobConfig(
-        paths=[str(videos)], index_dir=tmp_path / "index", batch_frames=1, decode=DecodeConfig(workers=1, max_in_flight=1)
+        paths=[str(videos)],
+        index_dir=tmp_path / "index",
+        batch_frames=1,
+        decode=DecodeConfig(workers=1, max_in_flight=1),
     )
-    summary = run_index(config, model=model, decode_fn=functools.partial(decode_then_touch, str(marker), "2-second.mp4"))
+    summary = run_index(
+        config, model=model, decode_fn=functools.partial(decode_then_touch, str(marker), "2-second.mp4")
+    )
     assert summary.added == 2 and overlapped[0]
 
 
@@ -122,18 +130,21 @@ from pathlib import Path
 import glscl_index.embedding as embedding
 from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
-from tests.conftest import tiny_model
+from tests.tiny import tiny_model
 original = embedding.VideoEmbedder.embed
 def slow(self, frames, counts):
     time.sleep(0.3)
     return original(self, frames, counts)
 embedding.VideoEmbedder.embed = slow
 if __name__ == "__main__":
-    config = IndexJobConfig(paths=[{videos!r}], index_dir=Path({index!r}), decode=DecodeConfig(workers=1), commit_every=2, batch_frames=1)
+    config = IndexJobConfig(
+        paths=[{videos!r}], index_dir=Path({index!r}), decode=DecodeConfig(workers=1), commit_every=2, batch_frames=1
+    )
     run_index(config, model=tiny_model())
 """
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_keeps_last_generation_and_next_run_finishes(tmp_path, model):
     videos, index = tmp_path / "videos", tmp_path / "index"
     for i in range(3):

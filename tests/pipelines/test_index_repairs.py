@@ -5,9 +5,9 @@ import pytest
 from glscl_index.store.reader import IndexReader
 from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
-from tests.conftest import tiny_model
 from tests.media import make_clip
 from tests.pipelines.decode_faults import must_not_decode
+from tests.tiny import tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pytest
 from glscl_index.store.reader import IndexReader
 from glscl_index.video.workers import DecodeConfig
 from pipelines.index import IndexJobConfig, run_index
-from tests.conftest import tiny_model
 from tests.media import make_broken_files, make_clip
 from tests.pipelines.decode_faults import log_decodes, must_not_decode, old_decoder
+from tests.tiny import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,9 @@ def test_retry_failed_decodes_only_the_failed_file_again(one_good_one_truncated,
     before = catalog(index)[str(videos / "truncated.mp4")]
     log = tmp_path / "decoded.log"
 
-    summary = run_index(job(videos, index, retry_failed=True), model=model, decode_fn=functools.partial(log_decodes, str(log)))
+    summary = run_index(
+        job(videos, index, retry_failed=True), model=model, decode_fn=functools.partial(log_decodes, str(log))
+    )
 
     assert decoded(log) == [str(videos / "truncated.mp4")]
     assert (summary.failed, summary.failed_not_retried, summary.unchanged) == (1, 0, 1)

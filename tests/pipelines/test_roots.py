@@ -7,16 +7,16 @@ import sys
 
 import pytest
 
+from glscl_index.model import factory
 from glscl_index.model.spec import ModelSpec
 from glscl_index.store.reader import IndexReader
 from glscl_index.video.workers import DecodeConfig
-from glscl_index.model import checkpoint
 from pipelines import embed_job
 from pipelines.index import IndexJobConfig, NoInputError, run_index
 from tests.cli.helpers import REPO
-from tests.conftest import tiny_model
 from tests.media import make_clip
 from tests.pipelines.decode_faults import must_not_decode
+from tests.tiny import tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,9 @@ def model():
 
 
 def job(index, *paths, **kw):
-    return IndexJobConfig(paths=[str(p) for p in paths], index_dir=index, decode=DecodeConfig(workers=1, timeout_s=30), **kw)
+    return IndexJobConfig(
+        paths=[str(p) for p in paths], index_dir=index, decode=DecodeConfig(workers=1, timeout_s=30), **kw
+    )
 
 
 def two_roots(tmp_path):
@@ -127,7 +129,7 @@ def test_an_unchanged_run_loads_no_model(tmp_path, model, monkeypatch, tiny_chec
     def no_model(spec):
         raise AssertionError("the model was loaded for a run with nothing to embed")
 
-    monkeypatch.setattr(checkpoint, "load_model_and_fingerprint", no_model)
+    monkeypatch.setattr(factory, "load_model_and_fingerprint", no_model)
     monkeypatch.setattr(embed_job, "load_model_and_fingerprint", no_model)
     summary = run_index(job(index), decode_fn=must_not_decode)
     assert summary.unchanged == 1 and summary.mode == "trained"
@@ -186,6 +188,8 @@ def test_the_same_content_under_two_paths_is_one_video_with_both_paths(tmp_path,
 
 def test_the_job_takes_its_lock_before_torch_is_imported():
     """A refused second writer and an unchanged run need no torch: the planner and the store do not import it."""
-    code = "import sys, pipelines.index, glscl_index.store.writer, glscl_index.store.check; print('torch' in sys.modules)"
+    code = (
+        "import sys, pipelines.index, glscl_index.store.writer, glscl_index.store.check; print('torch' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert result.stdout.strip() == "False"

@@ -7,12 +7,13 @@ import json
 import pytest
 
 from glscl_index.errors import CheckpointError, DatasetError
-from glscl_index.model.checkpoint import ModelSpec, load_checkpoint
+from glscl_index.model.checkpoint import load_checkpoint
+from glscl_index.model.spec import ModelSpec
 from glscl_index.train.config import TrainConfig
 from glscl_index.video.workers import DecodeConfig
 from pipelines.train import DatasetSource, TrainJobConfig, run_train
-from tests.conftest import TINY_ARCH
 from tests.media import make_broken_files, make_clip
+from tests.tiny import TINY_ARCH
 
 
 @pytest.fixture()

@@ -16,46 +16,7 @@ from glscl_index.store.manifest import read_manifest
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry
 from tests.cli.helpers import REPO
-from tests.store.test_store import DIMS, make_batch, open_writer
-
-QUERIES = np.random.default_rng(5).standard_normal((6, DIMS.key_dim)).astype(np.float32)
-
-
-def indexed(prefix, count, units_per_video=2):
-    return [
-        CatalogEntry(
-            f"/videos/{prefix}{i}.mp4", 1000, 7, f"h{prefix}{i}", f"{prefix}{i}", "indexed", "", units_per_video, 1.0
-        )
-        for i in range(count)
-    ]
-
-
-def video_a4_again():
-    """Two new units of video a4 (the file changed and was embedded again)."""
-    batch = make_batch(2, video_prefix="a", seed=1, units_per_video=2)
-    batch.video_id = np.array(["a4", "a4"], dtype=object)
-    batch.unit_id = np.array(["a4:0", "a4:1"], dtype=object)
-    batch.path = np.array(["/videos/a4.mp4"] * 2, dtype=object)
-    batch.content_hash = np.array(["ha4"] * 2, dtype=object)
-    return batch
-
-
-def build_index(root):
-    """Shard A: videos a0-a4 (a4's rows dead, re-indexed into B); shard B: a4 and b0-b3; then a catalog-only commit.
-
-    manifest.prev.json is then the same units as manifest.json, with a catalog lacking the failed file.
-    """
-    with open_writer(root) as writer:
-        writer.add_units(make_batch(10, video_prefix="a", units_per_video=2))
-        writer.set_catalog_entries(indexed("a", 5))
-        writer.commit()
-        writer.remove_videos(["a4"])  # 2 of 10 rows dead: below the compaction threshold, shard A stays
-        writer.add_units(video_a4_again())
-        writer.add_units(make_batch(8, video_prefix="b", seed=2, units_per_video=2))
-        writer.set_catalog_entries(indexed("b", 4))
-        writer.commit()
-        writer.set_catalog_entries([CatalogEntry("/videos/broken.mp4", 5, 7, "", "", "failed", "not a video", 0, 1.0)])
-        return writer.commit()
+from tests.store.helpers import QUERIES, build_index, indexed, open_writer
 
 
 def search(root):

@@ -15,7 +15,7 @@ from glscl_index.store.manifest import FORMAT_VERSION, Manifest, ShardRef
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
 from glscl_index.store.unit_keys import UnitKeys
-from tests.store.test_store import DIMS, assert_batches_equal, make_batch, open_writer
+from tests.store.helpers import DIMS, assert_batches_equal, make_batch, open_writer
 
 WIDE = IndexDims(frames=2, dim=64, concepts=0, key_dim=64)
 
@@ -115,7 +115,7 @@ def test_approximate_types_recall_against_flat(tmp_path, kind, threshold):
     queries = keys[::40] + 0.3 * np.random.default_rng(5).standard_normal((100, WIDE.key_dim)).astype(np.float32)
     exact = np.argsort(-(queries @ keys.T), axis=1)[:, :10]
     _, candidates = reader.search_keys(queries, 200)
-    recall = np.mean([len(set(e) & set(c)) / 10 for e, c in zip(exact, candidates)])
+    recall = np.mean([len(set(e) & set(c)) / 10 for e, c in zip(exact, candidates, strict=False)])
     assert recall >= threshold, f"{kind} recall@10 in 200 candidates = {recall:.3f}"
 
 
@@ -128,7 +128,9 @@ def test_format_1_index_with_parquet_shard_is_read_and_upgraded(tmp_path):
     table = table.append_column("global_keys", pa.FixedSizeListArray.from_arrays(stored_keys, DIMS.key_dim))
     (tmp_path / "shards").mkdir()
     pq.write_table(table, tmp_path / "shards" / "shard-000001-a.parquet")
-    manifest = Manifest(1, "fp", {"m": 1}, DIMS, "auto", [ShardRef("shard-000001-a.parquet", 12, [3])], "", format_version=1)
+    manifest = Manifest(
+        1, "fp", {"m": 1}, DIMS, "auto", [ShardRef("shard-000001-a.parquet", 12, [3])], "", format_version=1
+    )
     (tmp_path / "manifest.json").write_text(manifest.to_json())
     reader = IndexReader.open(tmp_path)
     assert_batches_equal(reader.units, old.take(np.array([i for i in range(12) if i != 3])))

@@ -39,7 +39,10 @@ def test_lock_file_that_cannot_be_created(tmp_path, monkeypatch):
 
 
 def test_an_existing_folder_that_cannot_be_written(tmp_path, monkeypatch):
-    """Found before the run starts, not at its first commit (os.access says EROFS on a read-only mount, for root too)."""
+    """Found before the run starts, not at its first commit.
+
+    os.access says EROFS on a read-only mount, for root too.
+    """
     make_index_dirs(tmp_path / "index", "shards")
     monkeypatch.setattr("glscl_index.store.lock.os.access", lambda path, mode: False)
     with pytest.raises(IndexPathError, match=r"cannot write to the index folder .*index \(read-only\?"):

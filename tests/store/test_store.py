@@ -16,39 +16,9 @@ from glscl_index.errors import (
     IndexNotFoundError,
 )
 from glscl_index.store.reader import IndexReader
-from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
+from glscl_index.store.schema import CatalogEntry, IndexDims
 from glscl_index.store.unit_keys import UnitKeys
-from glscl_index.store.writer import IndexWriter
-
-DIMS = IndexDims(frames=4, dim=16, concepts=3, key_dim=64)
-
-
-def make_batch(n, video_prefix="v", seed=0, units_per_video=1, dims=DIMS, marker=0.0):
-    rng = np.random.default_rng(seed)
-    videos = np.array([f"{video_prefix}{i // units_per_video}" for i in range(n)], dtype=object)
-    segments = np.array([i % units_per_video for i in range(n)], dtype=np.int32)
-    return UnitBatch(
-        unit_id=np.array([f"{v}:{s}" for v, s in zip(videos, segments)], dtype=object), video_id=videos,
-        path=np.array([f"/videos/{v}.mp4" for v in videos], dtype=object),
-        size=np.full(n, 1000, np.int64), mtime_ns=np.full(n, 7, np.int64),
-        content_hash=np.array([f"h{v}" for v in videos], dtype=object), segment_index=segments,
-        start_s=segments.astype(np.float32) * 20, end_s=segments.astype(np.float32) * 20 + 30,
-        num_frames=rng.integers(1, dims.frames + 1, n).astype(np.int32),
-        timestamps_s=rng.random((n, dims.frames)).astype(np.float32),
-        frame_features=(rng.standard_normal((n, dims.frames, dims.dim)) + marker).astype(np.float16),
-        visual_concepts=rng.standard_normal((n, dims.concepts, dims.dim)).astype(np.float16),
-        fingerprint="fp",
-    )
-
-
-def open_writer(root, **kw):
-    return IndexWriter.open(root, fingerprint=kw.pop("fingerprint", "fp"), model_config={"m": 1}, dims=kw.pop("dims", DIMS), **kw)
-
-
-def assert_batches_equal(a, b):
-    for name in ("unit_id", "video_id", "path", "size", "mtime_ns", "content_hash", "segment_index", "start_s",
-                 "end_s", "num_frames", "timestamps_s", "frame_features", "visual_concepts"):
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+from tests.store.helpers import DIMS, assert_batches_equal, make_batch, open_writer
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -166,11 +136,14 @@ def _commit_forever(root, marker_start):
     while True:
         writer.remove_videos(list(set(IndexReader.open(root).units.video_id)))
         writer.add_units(make_batch(8, video_prefix=f"g{marker}", units_per_video=8, marker=float(marker)))
-        writer.set_catalog_entries([CatalogEntry("/videos/only.mp4", marker, 0, "h", f"g{marker}", "indexed", "", 8, 0.0)])
+        writer.set_catalog_entries(
+            [CatalogEntry("/videos/only.mp4", marker, 0, "h", f"g{marker}", "indexed", "", 8, 0.0)]
+        )
         writer.commit()
         marker += 1
 
 
+@pytest.mark.slow
 def test_sigkill_during_commits_leaves_a_consistent_generation(tmp_path):
     """Kill a writer that commits in a tight loop at random instants; every survivor opens consistently."""
     rng = np.random.default_rng(0)
@@ -213,6 +186,7 @@ def _read_repeatedly(root, seconds, errors):
             errors.put(repr(exc))
 
 
+@pytest.mark.slow
 def test_reader_sees_whole_generations_while_writer_commits(tmp_path):
     with open_writer(tmp_path) as writer:
         writer.add_units(make_batch(8, video_prefix="g0", units_per_video=8, marker=0.0))

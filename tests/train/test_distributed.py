@@ -11,14 +11,15 @@ import os
 import socket
 
 import numpy as np
+import pytest
 import torch
 import torch.multiprocessing as mp
 
-from glscl_index.model.checkpoint import create_random_model
+from glscl_index.model.factory import create_random_model
 from glscl_index.train.config import TrainConfig
 from glscl_index.train.frames import ClipFrames
 from glscl_index.train.loop import TrainData, train
-from tests.conftest import TINY_ARCH
+from tests.tiny import TINY_ARCH
 
 
 def _model():
@@ -38,7 +39,9 @@ CONFIG = TrainConfig(epochs=1, batch_size=4, lr_new=1e-2, lr_clip=1e-2, weight_d
 
 
 def _rank_main(rank: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     model = _model()
     train(model, _data(model), CONFIG, out_dir, resume=False)
@@ -58,6 +61,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_ranks_match_one_process(tmp_path):
     mp.spawn(_rank_main, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
     distributed = torch.load(tmp_path / "distributed.pt", weights_only=True)

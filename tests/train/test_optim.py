@@ -1,4 +1,4 @@
-"""Optimiser groups and the warm-up + cosine schedule of the reference recipe (DESIGN.md §2)."""
+"""Optimiser groups and the warm-up + cosine schedule of the reference recipe (docs/architecture.md §2)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from glscl_index.train.config import TrainConfig
 from glscl_index.train.optim import build_optimizer, parameter_groups, warmup_cosine
-from tests.conftest import tiny_model
+from tests.tiny import tiny_model
 
 
 def test_new_modules_and_clip_get_their_own_learning_rates():

@@ -58,7 +58,7 @@ def test_the_moving_square_is_where_it_was_drawn(tmp_path):
     cfg = SamplingConfig(image_size=96)  # square source, same size: the crop is the whole frame
     video = decode_video(str(clip), cfg)
     side = square_side(size)
-    for frame, t in zip(video.units[0].frames, video.units[0].timestamps_s):
+    for frame, t in zip(video.units[0].frames, video.units[0].timestamps_s, strict=False):
         red = (frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
         columns = np.nonzero(red.any(axis=0))[0]
         left = square_left(int(round(t * fps)), fps * seconds, size)
@@ -133,3 +133,15 @@ def test_real_benchmark_clips_decode():
         (unit,) = video.units  # benchmark clips are under a minute
         assert unit.frames.shape[1:] == (224, 224, 3) and 1 <= len(unit.timestamps_s) <= 12
         assert unit.frames.std() > 5, clip  # real picture content, not a blank frame
+
+
+def test_pil_resize_decodes_full_size_then_resizes_bicubic(tmp_path):
+    import decord
+    from PIL import Image
+
+    path = str(make_clip(tmp_path / "c.mp4", seconds=2, fps=10, size=(96, 64)))
+    (unit,) = decode_video(path, SamplingConfig(image_size=32, resize="pil")).units
+    # Reference, as the official loader: full-size frames, PIL bicubic to short side 32 (48 x 32), centre crop.
+    native = decord.VideoReader(path).get_batch([0, 10]).asnumpy()
+    resized = np.stack([np.asarray(Image.fromarray(f).resize((48, 32), Image.BICUBIC)) for f in native])
+    assert np.array_equal(unit.frames, resized[:, :, 8:40])

@@ -1,4 +1,4 @@
-"""Frame sampling plans against hand-computed expectations (DESIGN.md §2: 1 fps, at most T, segments)."""
+"""Frame sampling plans against hand-computed expectations (docs/architecture.md §2: 1 fps, at most T, segments)."""
 
 import json
 
@@ -101,3 +101,12 @@ def test_invalid_config(kwargs):
 def test_invalid_inputs(num_frames, fps):
     with pytest.raises(ValueError):
         plan_units(num_frames, fps, CFG)
+
+
+def test_floor_positions_truncate_like_the_official_loader():
+    # 20 one-per-second candidates down to T = 12: linspace(0, 19, 12) = 0, 1.73, 3.45, 5.18, ...
+    rounded = plan_units(num_frames=200, fps=10.0, cfg=SamplingConfig(frames_per_unit=12))[0].frame_indices // 10
+    floored = plan_units(num_frames=200, fps=10.0, cfg=SamplingConfig(frames_per_unit=12, frame_positions="floor"))
+    expected = np.linspace(0, 19, 12, dtype=int)  # the official code's expression
+    assert floored[0].frame_indices.tolist() == (expected * 10).tolist()
+    assert rounded.tolist() == np.round(np.linspace(0, 19, 12)).astype(int).tolist() != expected.tolist()

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from glscl_index.errors import CorruptVideoError, DecodeCrashError, DecodeTimeoutError
 from glscl_index.video.decode import DecodedVideo
 from glscl_index.video.sample import SamplingConfig
@@ -38,6 +40,7 @@ def test_many_files_in_submission_order(tmp_path):
     assert all(r.path == p for p, r in results if isinstance(r, DecodedVideo))
 
 
+@pytest.mark.slow
 def test_crash_kill_hang_and_bug_fail_alone(tmp_path):
     paths = copies(tmp_path, ["a", "crash", "b", "hang", "c", "killed", "d", "bug", "e"])
     with DecodePool(DecodeConfig(workers=2, timeout_s=2), SAMPLING, decode_fn=crash_or_hang) as pool:

@@ -71,6 +71,6 @@ def load_index_model(
             f"the index {index_dir} was built with the checkpoint directory {spec.checkpoint}, which does not exist "
             f"any more (the index remembers that path); if it moved, pass --checkpoint NEW_DIR"
         )
-    from glscl_index.model.checkpoint import load_model_and_fingerprint  # torch: only when a model is loaded
+    from glscl_index.model.factory import load_model_and_fingerprint  # torch: only when a model is loaded
 
     return load_model_and_fingerprint(spec)

@@ -1,0 +1,54 @@
+"""`from glscl_index import open_index`: typed hits, a light package import, generations followed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from glscl_index import Hit, open_index
+from glscl_index.search import SearchConfig
+from tests.cli.helpers import REPO, run_glscl
+from tests.media import make_clip
+from tests.serve.conftest import CODEC
+
+
+def test_import_glscl_index_does_not_import_torch():
+    code = "import sys, glscl_index; from glscl_index import open_index; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.slow
+def test_open_index_search_gives_the_hits_of_glscl_search(served_index):
+    hits = open_index(served_index.index).search("a red square moving", k=5)
+    assert all(isinstance(hit, Hit) for hit in hits)
+    cli = json.loads(run_glscl("search", "a red square moving", "--index", str(served_index.index), "--json").stdout)
+    assert [(h.video_path, round(h.score, 6), h.segment_index) for h in hits] == [
+        (r["path"], r["score"], r["segment"]["index"]) for r in cli["results"]
+    ]
+
+
+@pytest.mark.slow
+def test_open_index_follows_new_generations(served_index, tmp_path):
+    index = open_index(served_index.copy(tmp_path / "index"))
+    index.check_every_s = 0
+    first = index.current()
+    assert len(index.search("a square", k=10)) == 3
+    make_clip(tmp_path / "more" / "purple.mp4", color=(150, 30, 200), codec=CODEC)
+    assert run_glscl("index", str(tmp_path / "more"), "--index", str(tmp_path / "index")).returncode == 0
+    assert len(index.search("a square", k=10)) == 4
+    # A search that still holds the first generation works after two more commits removed its files.
+    make_clip(tmp_path / "more" / "grey.mp4", color=(128, 128, 128), codec=CODEC)
+    assert run_glscl("index", "--index", str(tmp_path / "index")).returncode == 0
+    assert not (tmp_path / "index" / first.searcher.reader.manifest.catalog).exists()
+    (old,) = first.searcher.search(["a square"], SearchConfig(k=10))
+    assert len(old.hits) == 3 and len(index.search("a square", k=10)) == 5
+    assert index.current().generation > first.generation
+    assert index.current().searcher.model is first.searcher.model  # loaded once
+    results = index.search_many(["a square", "purple"], k=2)
+    assert [r.query for r in results] == ["a square", "purple"] and all(len(r.hits) == 2 for r in results)
