@@ -12,6 +12,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.model_shape import (
+    FramePoolingOption,
+    FramesOption,
+    LambdaOption,
+    LimFfnOption,
+    LimHeadsOption,
+    LimLayersOption,
+    MaxWordsOption,
+    NumQueriesOption,
+    TauOption,
+    TemporalLayersOption,
+    model_shape,
+)
 from cli.options import CheckpointOption, DeviceOption, IndexOption, ModelOption, PretrainedOption, index_dir
 from glscl_index.errors import IndexNotFoundError
 
@@ -119,13 +132,27 @@ def checkpoint_random(
     model: str = typer.Option("ViT-B-32", "--model", "-m", help="open_clip architecture name or JSON model config."),
     trained: bool = typer.Option(True, "--trained/--zero-shot", help="Include (random) temporal encoder and LIM."),
     seed: int = typer.Option(0, help="Random seed."),
-    decoder_ffn: int = typer.Option(2048, help="LIM decoder feed-forward width (small for tiny test models)."),
+    frames: int = FramesOption,
+    max_words: int = MaxWordsOption,
+    temporal_layers: int = TemporalLayersOption,
+    num_queries: int = NumQueriesOption,
+    lim_layers: int = LimLayersOption,
+    lim_heads: int = LimHeadsOption,
+    lim_ffn: int = LimFfnOption,
+    frame_pooling: str = FramePoolingOption,
+    tau: float = TauOption,
+    local_weight: float = LambdaOption,
 ) -> None:
-    """Write a random-weight checkpoint of any architecture, for offline smoke tests."""
+    """Write a random-weight checkpoint of any architecture and shape, for offline smoke tests."""
     from glscl_index.model.checkpoint import save_checkpoint
     from glscl_index.model.factory import create_random_model
 
-    glscl = create_random_model(model, trained=trained, seed=seed, decoder_ffn=decoder_ffn)
+    shape = model_shape(
+        num_frames=frames, max_words=max_words, temporal_layers=temporal_layers, num_queries=num_queries,
+        decoder_layers=lim_layers, decoder_heads=lim_heads, decoder_ffn=lim_ffn, frame_pooling=frame_pooling,
+        temperature=tau, local_weight=local_weight,
+    )
+    glscl = create_random_model(model, trained=trained, seed=seed, **shape)
     digest = save_checkpoint(glscl, out)
     console.print(f"wrote {glscl.config.mode} random checkpoint {out} (fingerprint {digest})")
 

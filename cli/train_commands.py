@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,6 +20,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cli.model_shape import (
+    FramePoolingOption,
+    FramesOption,
+    LambdaOption,
+    LimFfnOption,
+    LimHeadsOption,
+    LimLayersOption,
+    MaxWordsOption,
+    NumQueriesOption,
+    TauOption,
+    TemporalLayersOption,
+    model_shape,
+)
 from cli.options import CheckpointOption, DeviceOption, ModelOption, PretrainedOption
 from glscl_index.data import READERS
 from glscl_index.errors import DatasetError
@@ -27,6 +42,7 @@ from glscl_index.video.decode_config import DecodeConfig
 if TYPE_CHECKING:
     from glscl_index.eval.evaluate import EvalReport
     from glscl_index.model.spec import ModelSpec
+    from glscl_index.train.config import TrainConfig
     from glscl_index.train.loop import StepLog
     from pipelines.train import DatasetSource
 
@@ -99,7 +115,24 @@ def train(
     weight_decay: float = typer.Option(0.2, help="AdamW weight decay (not on biases, norms, embeddings)."),
     warmup: float = typer.Option(0.1, help="Fraction of steps of linear warm-up before the cosine decay."),
     grad_clip: float = typer.Option(1.0, help="Maximum gradient norm."),
-    num_queries: int = typer.Option(8, help="K, learnable queries of the LIM (new models only)."),
+    frames: int = FramesOption,
+    max_words: int = MaxWordsOption,
+    temporal_layers: int = TemporalLayersOption,
+    num_queries: int = NumQueriesOption,
+    lim_layers: int = LimLayersOption,
+    lim_heads: int = LimHeadsOption,
+    lim_ffn: int = LimFfnOption,
+    frame_pooling: str = FramePoolingOption,
+    tau: float = TauOption,
+    local_weight: float = LambdaOption,
+    alpha: float = typer.Option(
+        None, help=escape("Weight of the intra-diversity loss [default: 1e-4]."), show_default=False
+    ),
+    beta: float = typer.Option(
+        None,
+        help=escape("Weight of the inter-consistency loss [default: 5e-3, 0.02 with --recipe official]."),
+        show_default=False,
+    ),
     seed: int = typer.Option(0, help="Seed of the data order and initialisation."),
     augment: str = typer.Option(
         "rand-m7-n4-mstd0.5-inc1",
@@ -118,30 +151,38 @@ def train(
     skip_missing: bool = SkipMissingOption,
     device: str = DeviceOption,
     workers: int = WorkersOption,
+    log_every: int = typer.Option(
+        50, help="Off a terminal (a log file, nohup): print the losses and lr every N steps and at the last (0: never)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
 ) -> None:
     """Train GLSCL on a captioned dataset (reference recipe: AdamW, warm-up + cosine, 5 epochs).
 
     Starts from CLIP weights (--model/--pretrained) or a GLSCL checkpoint, and
-    resumes from OUTPUT/last when it exists. The checkpoints in OUTPUT/best and
-    OUTPUT/last index directly: `glscl index ./videos --checkpoint OUTPUT/best`.
+    resumes from OUTPUT/last when it exists. The model-shape options (--frames ...
+    --lambda) shape a new model; a trained checkpoint keeps its own. The checkpoints in
+    OUTPUT/best and OUTPUT/last index directly: `glscl index ./videos --checkpoint OUTPUT/best`.
     Multi-GPU: `torchrun --nproc-per-node N -m cli.app train ...`.
     """
     from glscl_index.errors import InvalidOptionError
-    from glscl_index.train.config import RECIPES, recipe
     from pipelines.train import TrainJobConfig, run_train
 
-    if recipe_name not in RECIPES:
-        raise InvalidOptionError(f"--recipe {recipe_name}: use one of {', '.join(RECIPES)}")
-
+    if log_every < 0:
+        raise InvalidOptionError(f"--log-every must be >= 0 (0: never), got {log_every}")
+    overrides = model_shape(
+        num_frames=frames, max_words=max_words, temporal_layers=temporal_layers, num_queries=num_queries,
+        decoder_layers=lim_layers, decoder_heads=lim_heads, decoder_ffn=lim_ffn, frame_pooling=frame_pooling,
+        temperature=tau, local_weight=local_weight,
+    )
     config = TrainJobConfig(
         dataset=_dataset(dataset, annotations, videos, skip_missing),
         output=output,
         model=_spec(checkpoint, model, pretrained),
-        model_overrides={} if checkpoint else {"num_queries": num_queries},
-        train=recipe(
-            recipe_name, epochs=epochs, batch_size=batch_size, lr_new=lr_new, weight_decay=weight_decay,
+        model_overrides=overrides,  # refused for a trained checkpoint, whose architecture is fixed
+        train=_train_config(
+            recipe_name, {"diversity_weight": alpha, "consistency_weight": beta},
+            epochs=epochs, batch_size=batch_size, lr_new=lr_new, weight_decay=weight_decay,
             warmup_fraction=warmup, grad_clip=grad_clip, seed=seed, save_every_steps=save_every, augment=augment,
             eval_every_steps=eval_every,
             **({} if lr_clip is None else {"lr_clip": lr_clip}),
@@ -153,7 +194,9 @@ def train(
         resume=not restart,
     )
     console = Console(stderr=True)
-    display = TrainDisplay(console, live=console.is_terminal and not quiet and not as_json, quiet=quiet or as_json)
+    display = TrainDisplay(
+        console, live=console.is_terminal and not quiet and not as_json, quiet=quiet or as_json, log_every=log_every
+    )
     try:
         result, training, _validation = run_train(config, callbacks=display, on_video=display.decoded)
     finally:
@@ -177,13 +220,38 @@ def train(
         )
 
 
-class TrainDisplay:
-    """Rich progress for training: decoding, then steps with the three loss terms; plain lines off a terminal."""
+def _train_config(name: str, loss_weights: dict[str, float | None], **settings) -> TrainConfig:
+    """The recipe ``name`` with the options given: ``settings`` (TrainConfig fields) and the loss weights
+    that are not None (LossConfig fields; an explicit --beta beats the recipe's)."""
+    from glscl_index.errors import InvalidOptionError
+    from glscl_index.train.config import RECIPES, recipe
 
-    def __init__(self, console: Console, live: bool, quiet: bool):
+    if name not in RECIPES:
+        raise InvalidOptionError(f"--recipe {name}: use one of {', '.join(RECIPES)}")
+    weights = {field: value for field, value in loss_weights.items() if value is not None}
+    for field, value in weights.items():
+        if not value >= 0:
+            option = "--alpha" if field == "diversity_weight" else "--beta"
+            raise InvalidOptionError(f"{option} must be >= 0, got {value:g}")
+    try:
+        config = recipe(name, **settings)
+    except ValueError as exc:
+        raise InvalidOptionError(f"invalid training settings: {exc}") from exc
+    return replace(config, loss=replace(config.loss, **weights))
+
+
+class TrainDisplay:
+    """Rich progress for training: decoding, then steps with the three loss terms.
+
+    Off a terminal (``live`` False: a log file, nohup) and not ``quiet``, one plain line every
+    ``log_every`` steps and at the last step instead of the bar.
+    """
+
+    def __init__(self, console: Console, live: bool, quiet: bool, log_every: int = 50):
         self.console = console
         self.live = live
         self.quiet = quiet
+        self.log_every = log_every
         self.bar = Progress(
             TextColumn("[bold]{task.description}[/bold]"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"), TimeRemainingColumn(), console=console, transient=True,
@@ -210,13 +278,18 @@ class TrainDisplay:
             self.train_task = self.bar.add_task("training", total=total_steps, completed=start_step, info="")
 
     def on_step(self, log: StepLog) -> None:
-        if self.train_task is None:
-            return
         info = (
             f"epoch {log.epoch + 1}  loss {log.loss:.4f} (InfoNCE {log.contrastive:.4f}, "
             f"diversity {log.diversity:.2e}, consistency {log.consistency:.2e})  lr {log.lr_new:.1e}"
         )
-        self.bar.update(self.train_task, completed=log.step, info=info)
+        if self.train_task is not None:
+            self.bar.update(self.train_task, completed=log.step, info=info)
+        elif not self.live and not self.quiet and self.log_every and (
+            log.step % self.log_every == 0 or log.step == log.total_steps
+        ):
+            self.console.print(
+                f"step {log.step}/{log.total_steps}  {info}", markup=False, highlight=False, soft_wrap=True
+            )
 
     def on_epoch(self, epoch: int, report: EvalReport | None, is_best: bool) -> None:
         if self.quiet:

@@ -54,7 +54,45 @@ class GLSCLConfig:
         if self.lim_memory not in ("masked", "unmasked"):
             raise ValueError(f"lim_memory must be 'masked' or 'unmasked', got {self.lim_memory!r}")
         if self.num_queries < 0:
-            raise ValueError("num_queries must be >= 0 (0 turns the LIM off)")
+            raise ValueError(f"num_queries must be >= 0 (0 turns the LIM off), got {self.num_queries}")
+        for name in ("num_frames", "temporal_layers", "temporal_positions", "decoder_layers", "decoder_heads",
+                     "decoder_ffn"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_words < 3:
+            raise ValueError(f"max_words must be >= 3 (the start and end tokens count), got {self.max_words}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature:g}")
+        if not self.local_weight >= 0:
+            raise ValueError(f"local_weight must be >= 0, got {self.local_weight:g}")
+        if not 0 <= self.decoder_dropout < 1:
+            raise ValueError(f"decoder_dropout must be in [0, 1), got {self.decoder_dropout:g}")
+        if self.clip_config:
+            self._check_against_architecture()
+
+    def _check_against_architecture(self) -> None:
+        """Settings the open_clip architecture bounds; each would otherwise fail in the first forward pass."""
+        context = int(self.clip_config.get("text_cfg", {}).get("context_length", 77))
+        if self.max_words > context:
+            # Text is tokenised to max_words and read through the tower's context_length positions.
+            raise ValueError(
+                f"max_words {self.max_words} is more than the text context_length {context} of {self.clip_model}: "
+                f"use --max-words {context} (or fewer), or an architecture whose context_length is at least "
+                f"{self.max_words}"
+            )
+        if not self.trained:
+            return
+        if self.num_frames > self.temporal_positions:
+            raise ValueError(
+                f"num_frames {self.num_frames} is more than the {self.temporal_positions} frame positions of the "
+                f"temporal encoder of {self.clip_model} (its text context_length): use --frames "
+                f"{self.temporal_positions} or fewer"
+            )
+        if self.num_queries and self.embed_dim % self.decoder_heads:
+            raise ValueError(
+                f"decoder_heads {self.decoder_heads} does not divide the width {self.embed_dim} of "
+                f"{self.clip_model}: use --lim-heads with a divisor of {self.embed_dim}"
+            )
 
     @property
     def embed_dim(self) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import open_clip
 import torch
 
-from glscl_index.errors import CheckpointError
+from glscl_index.errors import CheckpointError, InvalidOptionError, first_line
 from glscl_index.model.backbone import ClipBackbone, build_clip
 from glscl_index.model.checkpoint import load_checkpoint_and_fingerprint, model_fingerprint
 from glscl_index.model.config import GLSCLConfig
@@ -61,16 +61,32 @@ def architecture_config(clip_model: str) -> tuple[str, dict]:
     return clip_model, copy.deepcopy(config)
 
 
-def zero_shot_model(clip_model: str, pretrained: str) -> GLSCL:
-    """Plain CLIP weights, no trained GLSCL modules (zero-shot mode: s = sim1)."""
+def new_config(clip_model: str, pretrained: str = "", **settings) -> GLSCLConfig:
+    """The config of a new model of architecture ``clip_model`` (name or JSON file), checked against it.
+
+    ``settings`` are GLSCLConfig fields. A value out of range, or one the architecture cannot
+    take (more words than its text context), is an InvalidOptionError here, before any weights
+    are fetched or clips decoded, not an error in the first forward pass.
+    """
     name, clip_config = architecture_config(clip_model)
+    settings.setdefault("temporal_positions", text_context(clip_config))
+    return checked_config(dict(settings, clip_model=name, clip_config=clip_config, pretrained=pretrained))
+
+
+def checked_config(settings: dict) -> GLSCLConfig:
+    """GLSCLConfig from fields chosen by a caller (options, overrides): a bad value is an InvalidOptionError."""
+    try:
+        return GLSCLConfig.from_dict(settings)
+    except (TypeError, ValueError) as exc:
+        raise InvalidOptionError(f"invalid model settings: {first_line(exc)}") from exc
+
+
+def zero_shot_model(clip_model: str, pretrained: str, **settings) -> GLSCL:
+    """Plain CLIP weights, no trained GLSCL modules (zero-shot mode: s = sim1); ``settings``: GLSCLConfig fields."""
+    config = new_config(clip_model, pretrained, **settings, trained=False)
     weights_path = ""
     if pretrained:
-        weights_path, clip_config = resolve_pretrained(name, clip_config, pretrained)
-    config = GLSCLConfig(
-        clip_model=name, clip_config=clip_config, pretrained=pretrained, trained=False,
-        temporal_positions=text_context(clip_config),
-    )
+        weights_path, config.clip_config = resolve_pretrained(config.clip_model, config.clip_config, pretrained)
     model = GLSCL(config)
     if weights_path:
         load_clip_weights(model.backbone, weights_path)
@@ -87,13 +103,10 @@ def create_random_model(clip_model: str, trained: bool, seed: int = 0, **overrid
 
     ``trained`` True builds the temporal encoder and LIM too (randomly
     initialised, TE copied from the random text tower as training would).
+    ``overrides``: GLSCLConfig fields (``num_frames``, ``max_words``, ...).
     """
-    name, clip_config = architecture_config(clip_model)
+    config = new_config(clip_model, "", **overrides, trained=trained, random_weights=True)
     torch.manual_seed(seed)
-    overrides.setdefault("temporal_positions", text_context(clip_config))
-    config = GLSCLConfig(
-        clip_model=name, clip_config=clip_config, pretrained="", trained=trained, random_weights=True, **overrides
-    )
     model = GLSCL(config, ClipBackbone(config, build_clip(config)))
     model.init_new_modules_from_clip()
     return model.eval()
@@ -106,23 +119,24 @@ def trainable_model(spec: ModelSpec, **overrides) -> GLSCL:
     empty: its architecture is fixed). CLIP weights (a zero-shot checkpoint,
     an open_clip tag or a weights file) get a fresh temporal encoder, copied
     from CLIP's text tower, and a fresh LIM (``overrides``: GLSCLConfig fields,
-    e.g. ``num_queries``).
+    e.g. ``num_queries``). Every setting is checked before weights are fetched.
     """
-    source = load_model(spec)
-    if not source.zero_shot:
-        if overrides:
-            raise CheckpointError(
-                f"{spec.checkpoint} is already a trained GLSCL model; its architecture cannot change "
-                f"({', '.join(sorted(overrides))})"
-            )
-        source.config.random_weights = False  # what training writes is trained, whatever it started from
-        return source
+    if spec.checkpoint:
+        source = load_model(spec)
+        if not source.zero_shot:
+            if overrides:
+                raise CheckpointError(
+                    f"{spec.checkpoint} is already a trained GLSCL model; its architecture cannot change "
+                    f"({', '.join(sorted(overrides))}): leave out the model-shape options to continue it"
+                )
+            source.config.random_weights = False  # what training writes is trained, whatever it started from
+            return source
+    else:
+        new_config(spec.clip_model, spec.pretrained, **overrides, trained=True)  # fail before any download
+        source = zero_shot_model(spec.clip_model, spec.pretrained, **overrides)
     settings = source.config.to_dict()
     settings.update(overrides, trained=True, random_weights=False)
-    try:
-        config = GLSCLConfig.from_dict(settings)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"invalid model settings: {exc}") from exc
+    config = checked_config(settings)
     model = GLSCL(config, ClipBackbone(config, source.backbone.clip))
     model.init_new_modules_from_clip()
     return model

@@ -33,7 +33,8 @@ def resolve_pretrained(name: str, clip_config: dict, pretrained: str) -> tuple[s
     if not tag_cfg:
         tags = ", ".join(list_pretrained_tags_by_model(name)) or "none"
         raise WeightsUnavailableError(
-            f"{pretrained!r} is neither a weights file nor a pretrained tag of {name} (tags: {tags})"
+            f"{pretrained!r} is neither a weights file nor a pretrained tag of {name} (tags: {tags}); "
+            f"give a weights file or a tag with --pretrained, or --pretrained '' for random weights"
         )
     if tag_cfg.get("quick_gelu"):
         clip_config["quick_gelu"] = True

@@ -14,6 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from glscl_index.errors import CheckpointError
 from glscl_index.eval.evaluate import EvalReport, evaluate
+from glscl_index.model.checkpoint import read_checkpoint_config
 from glscl_index.model.glscl import GLSCL
 from glscl_index.model.losses import LossTerms
 from glscl_index.train import distributed, state
@@ -65,7 +66,8 @@ class TrainResult:
     best_dir: Path
     best_r1: float | None  # text-to-video R@1 on the validation split, None without one
     best_epoch: int | None
-    history: list[dict] = field(default_factory=list)  # one entry per validation (each epoch end, each --eval-every)
+    # One entry per validation (each epoch end, each --eval-every), with the epoch's mean losses so far.
+    history: list[dict] = field(default_factory=list)
 
 
 class TrainCallbacks(Protocol):
@@ -135,6 +137,7 @@ def train(
         encoder = DistributedDataParallel(encoder, device_ids=[rank.local_rank] if device.type == "cuda" else None)
     callbacks.on_start(total_steps, progress.step)
     history: list[dict] = []
+    epoch_logs: list[StepLog] = []  # this epoch's steps (run in this process), for its mean losses
     step = progress.step
     while step < total_steps:
         epoch, index = divmod(step, per_epoch)
@@ -145,13 +148,19 @@ def train(
         )
         scheduler.step()
         step += 1
-        callbacks.on_step(_log(step, total_steps, epoch, terms, optimizer, device))
+        log = _log(step, total_steps, epoch, terms, optimizer, device)
+        epoch_logs.append(log)
+        callbacks.on_step(log)
         end_of_epoch = step % per_epoch == 0
         if end_of_epoch or (config.eval_every_steps and step % config.eval_every_steps == 0):
             report, is_best = _validate(model, epoch, step, validation, device, progress, out_dir, rank)
-            history.append({"epoch": epoch, "step": step, "validation": report and report.to_dict(), "best": is_best})
+            history.append({
+                "epoch": epoch, "step": step, "loss": mean_losses(epoch_logs),
+                "validation": report and report.to_dict(), "best": is_best,
+            })
             if end_of_epoch:
                 callbacks.on_epoch(epoch, report, is_best)
+                epoch_logs = []
         if end_of_epoch or (config.save_every_steps and step % config.save_every_steps == 0):
             progress.step = step
             _save_last(out_dir, model, optimizer, scheduler, scaler, progress, rank)
@@ -162,6 +171,14 @@ def train(
         best_epoch=progress.best_epoch if validation is not None else None,
         history=history,
     )
+
+
+def mean_losses(logs: list[StepLog]) -> dict[str, float]:
+    """Means over ``logs`` (one epoch's steps) of the total loss and its three terms (InfoNCE, intra-diversity,
+    inter-consistency), and how many steps they cover."""
+    names = {"total": "loss", "contrastive": "contrastive", "diversity": "diversity", "consistency": "consistency"}
+    means = {key: float(np.mean([getattr(log, name) for log in logs])) for key, name in names.items()}
+    return {**means, "steps": len(logs)}
 
 
 def _amp_dtype(device: torch.device, config: TrainConfig) -> torch.dtype | None:
@@ -178,6 +195,12 @@ def _start_state(out_dir, model, optimizer, scheduler, scaler, config, resume) -
     source = state.existing(out_dir / LAST_DIR) if resume else None
     if source is None:
         return fresh
+    # Settings without tensors of their own (tau, lambda, pooling, T, L) would load and go on silently.
+    if read_checkpoint_config(source)[0].fingerprint_dict() != model.config.fingerprint_dict():
+        raise CheckpointError(
+            f"{source} holds a model of another shape; resume with the same model options, or choose a new "
+            f"--output (or --restart)"
+        )
     saved = state.load_resumable(source, model)
     if saved.train_config != config.to_dict():
         raise CheckpointError(

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from glscl_index.errors import CheckpointError
 from glscl_index.model.checkpoint import load_checkpoint
+from glscl_index.model.factory import create_random_model
 from glscl_index.train.config import TrainConfig
 from glscl_index.train.loop import EvalData, TrainData, train
-from tests.tiny import tiny_model
+from tests.tiny import TINY_ARCH, tiny_model
 
 
 def _data(model, split, frames) -> TrainData:
@@ -92,6 +94,22 @@ def test_resume_continues_like_a_straight_run(colour_split, colour_frames, tmp_p
     assert result.steps == 6
     for name, tensor in straight.state_dict().items():
         torch.testing.assert_close(resumed.state_dict()[name], tensor, msg=name)
+
+
+def test_resuming_with_another_model_shape_is_refused(colour_split, colour_frames, tmp_path):
+    model = tiny_model()
+    train(model, _data(model, colour_split, colour_frames), _config(epochs=1), tmp_path)
+    other = create_random_model(TINY_ARCH, trained=True, decoder_ffn=64, temperature=2.0)  # no tensor changes
+    with pytest.raises(CheckpointError, match="another shape"):
+        train(other, _data(other, colour_split, colour_frames), _config(epochs=2), tmp_path)
+
+
+def test_history_has_each_epochs_mean_losses(colour_split, colour_frames, tmp_path):
+    model, recorder = tiny_model(), Recorder()
+    result = train(model, _data(model, colour_split, colour_frames), _config(epochs=2), tmp_path, callbacks=recorder)
+    assert [entry["loss"]["steps"] for entry in result.history] == [2, 2]
+    assert result.history[1]["loss"]["total"] == pytest.approx(np.mean(recorder.losses[2:]))
+    assert set(result.history[0]["loss"]) == {"total", "contrastive", "diversity", "consistency", "steps"}
 
 
 def test_best_checkpoint_is_kept_and_loads(colour_split, colour_frames, tmp_path):
