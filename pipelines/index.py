@@ -28,7 +28,14 @@ import numpy as np
 from glscl_index.errors import GLSCLError, IndexCorruptError, IndexNotFoundError, InvalidOptionError
 from glscl_index.store.check import repair_index
 from glscl_index.store.faiss_index import FAISS_TYPES
-from glscl_index.store.manifest import MANIFEST, PREVIOUS, Manifest, read_manifest, read_previous_manifest
+from glscl_index.store.manifest import (
+    MANIFEST,
+    PREVIOUS,
+    glscl_record,
+    read_manifest,
+    read_previous_manifest,
+    recorded_mode,
+)
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.writer import IndexWriter, acquire_writer_lock
 from glscl_index.video.decode import DecodedVideo, decode_video
@@ -195,8 +202,8 @@ def _update(
         from pipelines.embed_job import bind_model  # torch and the model's modules: only when a model is needed
 
         model = bind_model(writer, config, model)
-    summary.mode, summary.fingerprint = _mode(writer.manifest), writer.manifest.fingerprint
-    summary.random_weights = bool(_glscl_record(writer.manifest).get("random_weights", False))
+    summary.mode, summary.fingerprint = recorded_mode(writer.manifest.model_config), writer.manifest.fingerprint
+    summary.random_weights = bool(glscl_record(writer.manifest.model_config).get("random_weights", False))
     _report_roots(plan, summary)
     _apply_bookkeeping(writer, plan, config.index_dir, summary)
     progress.start(len(plan.embed))
@@ -235,16 +242,6 @@ def _repair_first(config: IndexJobConfig) -> list[str]:
     if config.rebuild or not has_index:
         return []
     return repair_index(config.index_dir, lock_held=True).repaired
-
-
-def _glscl_record(manifest: Manifest) -> dict:
-    """The GLSCL config the manifest records for its model ({} when it records none)."""
-    glscl = manifest.model_config.get("glscl", {}) if isinstance(manifest.model_config, dict) else {}
-    return glscl if isinstance(glscl, dict) else {}
-
-
-def _mode(manifest: Manifest) -> str:
-    return "trained" if _glscl_record(manifest).get("trained") else "zero-shot"
 
 
 def _remembered_roots(index_dir: Path) -> list[str]:

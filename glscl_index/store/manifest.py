@@ -144,10 +144,20 @@ def require_model(root: Path | str, manifest: Manifest, fingerprint: str, advice
     )
 
 
+def glscl_record(model_config: dict) -> dict:
+    """The GLSCL config a manifest's ``model_config`` records ({} when it records none)."""
+    glscl = model_config.get("glscl", {}) if isinstance(model_config, dict) else {}
+    return glscl if isinstance(glscl, dict) else {}
+
+
+def recorded_mode(model_config: dict) -> str:
+    """"trained" or "zero-shot", as the manifest records the model."""
+    return "trained" if glscl_record(model_config).get("trained") else "zero-shot"
+
+
 def describe_model(model_config: dict) -> str:
     """"ViT-B-32, trained": a manifest's model in a few words."""
-    glscl = model_config.get("glscl", {}) if isinstance(model_config, dict) else {}
-    return f"{glscl.get('clip_model', '?')}, {'trained' if glscl.get('trained') else 'zero-shot'}"
+    return f"{glscl_record(model_config).get('clip_model', '?')}, {recorded_mode(model_config)}"
 
 
 def publish_manifest(root: Path, manifest: Manifest, previous: Manifest | None) -> None:

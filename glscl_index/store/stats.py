@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glscl_index.errors import IndexCorruptError, repair_hint
-from glscl_index.store.manifest import read_manifest
+from glscl_index.store.manifest import glscl_record, read_manifest, recorded_mode
 from glscl_index.store.schema import CatalogEntry
 from glscl_index.store.shards import read_catalog
 
@@ -71,13 +71,13 @@ def index_stats(root: str | Path) -> IndexStats:
 
 def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: int) -> dict:
     """The manifest's record of a model, in the terms ``glscl info`` shows for a loaded one."""
-    glscl = model_config.get("glscl", {}) if isinstance(model_config, dict) else {}
+    glscl = glscl_record(model_config)
     source = model_config.get("source", {}) if isinstance(model_config, dict) else {}
     trained = bool(glscl.get("trained"))
     return {
         "architecture": glscl.get("clip_model", "?"),
         "source": source.get("checkpoint") or source.get("pretrained") or "random weights",
-        "mode": "trained" if trained else "zero-shot",
+        "mode": recorded_mode(model_config),
         "random_weights": bool(glscl.get("random_weights", False)),
         "embed_dim": embed_dim,
         "num_queries": concepts,

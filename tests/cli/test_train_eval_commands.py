@@ -7,28 +7,13 @@ import json
 import pytest
 
 from tests.cli.helpers import run_glscl
-from tests.media import make_clip
-from tests.tiny import TINY_ARCH
+from tests.cli.train_data import FAST, TINY, colour_dataset
 
 pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
 
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220), "yellow": (230, 220, 30)}
-TINY = ["--model", TINY_ARCH, "--pretrained", ""]
-FAST = ["--batch-size", "4", "--lr-new", "1e-3", "--lr-clip", "1e-3", "--workers", "1"]
-
-
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("generic")
-    rows = []
-    for name, rgb in COLOURS.items():
-        make_clip(root / "videos" / f"{name}.mp4", seconds=2.0, fps=5, size=(64, 48), color=rgb)
-        rows += [
-            {"video": f"{name}.mp4", "caption": f"a {name} square"},
-            {"video": f"{name}.mp4", "caption": f"{name} moving"},
-        ]
-    (root / "captions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return root
+    return colour_dataset(tmp_path_factory.mktemp("generic"))
 
 
 @pytest.fixture(scope="module")
