@@ -42,7 +42,6 @@ from glscl_index.model.glscl import TextEmbedding
 from glscl_index.model.keys import query_keys
 from glscl_index.model.spec import ModelSpec
 from glscl_index.search import SearchConfig, Searcher
-from glscl_index.store import faiss_index
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import UnitBatch
 from glscl_index.store.writer import IndexWriter
@@ -222,7 +221,7 @@ def main() -> None:
         batched_ms = (time.perf_counter() - start) * 1000 / m
         exact_ms, _ = measure(searcher, sub, keys[:single], SearchConfig(k=10, exhaustive=True))
         overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(fast_hits[:m], exact_hits, strict=False)])
-        kind = faiss_index.kind_of(reader.key_index)
+        kind = reader.manifest.ann.kind
         print(
             f"{n:>9} {kind:>6} {overlap:>13.3f} {np.percentile(fast_ms, 50):>15.1f} {np.percentile(fast_ms, 95):>8.1f} "
             f"{np.percentile(exact_ms, 50):>18.1f} {np.percentile(exact_ms, 95):>8.1f} {batched_ms:>12.1f} "

@@ -1,12 +1,15 @@
 """Synthetic benchmark: does GLSCL help? Trains a tiny model from scratch on CPU, per variant.
 
-Usage: .venv/bin/python benchmarks/synthetic_glscl.py [--quick] [--seed 0] [--seeds 0 1 2]
+Usage: .venv/bin/python benchmarks/synthetic_glscl.py [--family objects|events] [--quick] [--seeds 0 1 2]
 
-Data (benchmarks/synthetic_data.py): clips of three coloured shapes in sequence with grey
-distractors; captions name two of the three in temporal order ("a blue circle appears after a
-red square"); every test clip has its reversal (the same frames played backwards) in the test
-set, so neither one frame nor an unordered bag of frames separates the right clip from its
-reversal. No test clip's set of three objects occurs in training.
+Data, ``--family objects`` (the default; benchmarks/synthetic_data.py): clips of three coloured
+shapes in sequence with grey distractors; captions name two of the three in temporal order ("a
+blue circle appears after a red square"); every test clip has its reversal (the same frames
+played backwards) in the test set, so neither one frame nor an unordered bag of frames separates
+the right clip from its reversal. No test clip's set of three objects occurs in training.
+``--family events`` (benchmarks/synthetic_events.py, issue 16): two objects appear one after the
+other and stay in view; captions name both events (object and motion) in order; each test clip
+has a counterpart with the order swapped.
 
 Variants, all trained with the same data, steps, learning rates and seed:
   mean-pool     temporal encoder + mean of frames (frame_pooling="mean", no LIM)
@@ -14,6 +17,10 @@ Variants, all trained with the same data, steps, learning rates and seed:
   GIM+LIM       the full model, reference loss weights (alpha=1e-4, beta=5e-3)
   GIM+LIM -div  without the intra-diversity loss
   GIM+LIM -con  without the inter-consistency loss
+  GIM cos       (opt-in) GIM with cosine frame weights, gim_logits="cosine", tau = COSINE_TAU
+Every variant is probed every --probe-every steps on the test set (model in eval mode, no
+gradients, no random numbers drawn: training is unchanged): feature norms, the entropy of the
+GIM frame weights, R@1 of sim1 and sim2 alone, the LIM's concept agreement (issue 16).
 Then the similarity-head cost per text-video pair (FLOPs, torch FlopCounterMode) of GLSCL
 against an X-Pool-style attention-pooling head, on the same D, T, K.
 """
@@ -40,11 +47,15 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic_data import SyntheticConfig, SyntheticSplit, make_split
+import synthetic_data
+import synthetic_events
+from synthetic_data import SyntheticConfig, SyntheticSplit
 
-from glscl_index.eval.evaluate import evaluate
+from glscl_index.eval.evaluate import embed_clips, embed_texts, evaluate
 from glscl_index.model.config import GLSCLConfig
 from glscl_index.model.factory import create_random_model
+from glscl_index.model.gim import frame_weights
+from glscl_index.model.glscl import GLSCL
 from glscl_index.model.lim import LocalInteraction
 from glscl_index.model.losses import LossConfig
 from glscl_index.model.score import glscl_score
@@ -66,6 +77,12 @@ MODEL = {
 }
 
 
+# tau of the opt-in cosine GIM, fixed before any run: the paper's tau = 3 divided by |e| |v| ~ 80, the
+# product of ViT-B/32's text and image feature norms (about 8 and 10), so that the cosine weights are
+# as sharp as the paper's at CLIP's scale; not tuned on either family.
+COSINE_TAU = 0.04
+
+
 @dataclass
 class Variant:
     name: str
@@ -79,12 +96,14 @@ VARIANTS = (
     Variant("GIM+LIM", {}),
     Variant("GIM+LIM -div", {}, LossConfig(use_diversity=False)),
     Variant("GIM+LIM -con", {}, LossConfig(use_consistency=False)),
+    Variant("GIM cos", {"num_queries": 0, "gim_logits": "cosine", "temperature": COSINE_TAU}),
 )
+DEFAULT_VARIANTS = ("mean-pool", "GIM", "GIM+LIM", "GIM+LIM -div", "GIM+LIM -con")
 
 
 @dataclass
 class Settings:
-    data: SyntheticConfig
+    data: SyntheticConfig | synthetic_events.EventsConfig
     epochs: int
     batch_size: int = 64
     lr: float = 1e-3  # both learning rates: tiny towers trained from scratch
@@ -92,28 +111,100 @@ class Settings:
     augment: str = ""  # RandAugment policy of training frames; off: the published figures were measured without
 
 
-def full_settings(seed: int) -> Settings:
+def settings_for(family: str, quick: bool, seed: int) -> Settings:
+    """Both families have 9,000 training pairs (full) or 1,200 (quick) and 120 or 40 test clips."""
+    if family == "events":
+        if quick:
+            return Settings(synthetic_events.EventsConfig(train_clips=600, test_families=20, seed=seed), epochs=1)
+        return Settings(synthetic_events.EventsConfig(train_clips=4500, test_families=60, seed=seed), epochs=4)
+    if quick:
+        return Settings(SyntheticConfig(train_clips=400, test_families=20, seed=seed), epochs=1)
     return Settings(SyntheticConfig(train_clips=3000, test_families=60, seed=seed), epochs=4)
 
 
-def quick_settings(seed: int) -> Settings:
-    return Settings(SyntheticConfig(train_clips=400, test_families=20, seed=seed), epochs=1)
+def make_split(settings: Settings) -> tuple[SyntheticSplit, SyntheticSplit]:
+    if isinstance(settings.data, synthetic_events.EventsConfig):
+        return synthetic_events.make_split(settings.data)
+    return synthetic_data.make_split(settings.data)
+
+
+class Probe:
+    """Measurements of a model in training on the test split (issue 16's candidate causes)."""
+
+    def __init__(self, model: GLSCL, split: SyntheticSplit):
+        self.model, self.split, self.clips = model, split, clip_frames(split)
+        self.own = torch.from_numpy(split.caption_clip)
+        # Events family: the second event's onset; frames before it show the first object alone.
+        onsets = getattr(split, "onsets", None)
+        self.second_onset = None if onsets is None else torch.from_numpy(onsets[:, 1])[self.own]
+
+    @torch.no_grad()
+    def measure(self, step: int) -> dict[str, float]:
+        model, cpu = self.model, torch.device("cpu")
+        was_training = model.training
+        model.eval()  # no dropout: the probe draws no random numbers, so training is unchanged
+        try:
+            video = embed_clips(model, self.clips, cpu)
+            text = embed_texts(model, self.split.captions, cpu)
+            scores = model.score(text, video)
+        finally:
+            model.train(was_training)
+        rows = torch.arange(len(self.own))
+        # The GIM weights of each caption over its own clip, with the model's tau and logits (for mean-pool,
+        # what a GIM would do with its features: its score does not use them).
+        weights = frame_weights(text.sentence, video.frames, video.mask, model.config.temperature,
+                                model.config.gim_logits)[rows, self.own]  # [C, T]
+        entropy = -(weights * weights.clamp_min(1e-12).log()).sum(-1) / math.log(weights.shape[-1])
+        peak = weights.max(-1).values
+        out = {
+            "step": step,
+            "frame_norm": float(video.frames.norm(dim=-1)[video.mask].mean()),
+            "text_norm": float(text.sentence.norm(dim=-1).mean()),
+            "logit_scale": float(model.backbone.logit_scale.exp()),
+            "entropy": float(entropy.mean()),
+            "max_weight": float(peak.mean()),
+            "collapsed": float((peak >= 0.9).float().mean()),
+            "r1": _r1(scores.total, self.own),
+            "r1_sim1": _r1(scores.global_, self.own),
+        }
+        if self.second_onset is not None:
+            early = torch.arange(weights.shape[-1]).unsqueeze(0) < self.second_onset.unsqueeze(1)
+            out["early_mass"] = float((weights * early).sum(-1).mean())
+        if scores.local is not None and text.concepts is not None and video.concepts is not None:
+            out["r1_sim2"] = _r1(scores.local, self.own)
+            # <W_k, U_k> of matched pairs; the consistency loss targets C_kk = (1/K) sum_b <U_bk, W_bk> = 0.75.
+            out["concept_cos"] = float((text.concepts * video.concepts[self.own]).sum(-1).mean())
+        return out
+
+
+def _r1(scores: torch.Tensor, own: torch.Tensor) -> float:
+    """Text-to-video R@1 (%) of ``scores [C, N]``: the own clip strictly above every other clip."""
+    target = scores[torch.arange(len(own)), own].unsqueeze(1)
+    others = scores >= target
+    return 100.0 * float((others.sum(-1) == 1).float().mean())
 
 
 class Progress:
-    """Prints the running loss every ``every`` steps (training callbacks)."""
+    """Prints the running loss every ``every`` steps and probes the model every ``probe_every`` (callbacks)."""
 
-    def __init__(self, label: str, every: int = 50):
-        self.label, self.every, self.losses = label, every, []
+    def __init__(self, label: str, probe: Probe | None = None, every: int = 50, probe_every: int = 20):
+        self.label, self.every, self.losses, self.consistency = label, every, [], []
+        self.probe, self.probe_every, self.trace = probe, probe_every, []
 
     def on_start(self, total_steps, start_step):
         self.total = total_steps
+        if self.probe is not None:
+            self.trace.append(self.probe.measure(start_step))
 
     def on_step(self, log):
         self.losses.append(log.loss)
+        self.consistency.append(log.consistency)
         if log.step % self.every == 0 or log.step == self.total:
             recent = self.losses[-self.every :]
             print(f"  [{self.label}] step {log.step}/{self.total} loss {sum(recent) / len(recent):.3f}", flush=True)
+        if self.probe is not None and (log.step % self.probe_every == 0 or log.step == self.total):
+            recent = self.consistency[-self.probe_every :]
+            self.trace.append({**self.probe.measure(log.step), "consistency_loss": sum(recent) / len(recent)})
 
     def on_epoch(self, epoch, report, is_best):
         pass
@@ -125,7 +216,8 @@ def clip_frames(split: SyntheticSplit) -> ClipFrames:
 
 
 def run_variant(
-    variant: Variant, arch_path: str, train_split, test_split, settings: Settings, seed: int, work: Path
+    variant: Variant, arch_path: str, train_split, test_split, settings: Settings, seed: int, work: Path,
+    probe_every: int,
 ) -> dict:
     model = create_random_model(arch_path, trained=True, seed=seed, **{**MODEL, **variant.model})
     data = TrainData(clip_frames(train_split), model.backbone.tokenize(train_split.captions), train_split.caption_clip)
@@ -135,11 +227,11 @@ def run_variant(
         loss=variant.loss, augment=settings.augment,
     )
     started = time.perf_counter()
-    train(model, data, config, work / f"{variant.name}-{seed}", device="cpu",
-          callbacks=Progress(variant.name), resume=False)
+    progress = Progress(variant.name, Probe(model, test_split) if probe_every else None, probe_every=probe_every)
+    train(model, data, config, work / f"{variant.name}-{seed}", device="cpu", callbacks=progress, resume=False)
     seconds = time.perf_counter() - started
     report = evaluate(model, clip_frames(test_split), test_split.captions, test_split.caption_clip, torch.device("cpu"))
-    return {**report.text_to_video, "seconds": seconds}
+    return {**report.text_to_video, "seconds": seconds, "trace": progress.trace}
 
 
 # ---------------------------------------------------------------- similarity-head cost
@@ -228,14 +320,55 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
+def binomial_se(percent: float, trials: int) -> float:
+    """Standard error (points) of a rate of ``percent`` % measured on ``trials`` captions of one run."""
+    p = percent / 100
+    return 100 * math.sqrt(p * (1 - p) / trials)
+
+
 def print_results(results: dict[str, list[dict]], test_split: SyntheticSplit) -> None:
     queries, clips = len(test_split.captions), len(test_split.frames)
-    print(f"\ntext-to-video on {queries} test captions x {clips} test clips (chance R@1 = {100 / clips:.1f}%)")
-    print("| variant | R@1 | R@5 | MdR | train s |")
-    print("|---|---|---|---|---|")
+    print(f"\ntext-to-video on {queries} test captions x {clips} test clips (chance R@1 = {100 / clips:.1f}%); "
+          f"mean ± std over seeds, (binomial standard error of one run at the mean, {queries} captions)")
+    print("| variant | R@1 | R@5 | MdR | train s | per seed R@1 / R@5 |")
+    print("|---|---|---|---|---|---|")
     for name, runs in results.items():
-        cells = [mean_std([r[k] for r in runs]) for k in ("R@1", "R@5", "MdR", "seconds")]
+        cells = []
+        for key in ("R@1", "R@5"):
+            values = [r[key] for r in runs]
+            cells.append(f"{mean_std(values)} ({binomial_se(statistics.mean(values), queries):.1f})")
+        cells += [mean_std([r[k] for r in runs]) for k in ("MdR", "seconds")]
+        cells.append(", ".join(f"{r['R@1']:.1f} / {r['R@5']:.1f}" for r in runs))
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+TRACE_COLUMNS = (
+    ("frame_norm", "|v_t|"), ("text_norm", "|e|"), ("logit_scale", "logit scale"), ("entropy", "H(a)/log T"),
+    ("max_weight", "max a_t"), ("collapsed", "share max a_t >= 0.9"), ("early_mass", "a mass before 2nd onset"),
+    ("r1", "R@1"), ("r1_sim1", "R@1 sim1"), ("r1_sim2", "R@1 sim2"), ("concept_cos", "<U_k,W_k>"),
+    ("consistency_loss", "consistency loss"),
+)
+
+
+def print_traces(results: dict[str, list[dict]], every: int) -> None:
+    """Probe measurements over training, mean over seeds, every ``every`` steps (and the last)."""
+    print("\ntraining trace on the test split (mean over seeds). a = GIM frame weights of each caption over its own "
+          "clip with the model's tau (mean-pool: what a GIM would give on its features; unused by its score)")
+    for name, runs in results.items():
+        traces = [r["trace"] for r in runs if r.get("trace")]
+        if not traces:
+            continue
+        steps = [p["step"] for p in traces[0]]
+        keep = [i for i, step in enumerate(steps) if step % every == 0 or i == len(steps) - 1]
+        columns = [(key, label) for key, label in TRACE_COLUMNS if key in traces[0][-1]]
+        print(f"\n{name}\n| step | " + " | ".join(label for _, label in columns) + " |")
+        print("|---" * (len(columns) + 1) + "|")
+        for i in keep:
+            cells = []
+            for key, _ in columns:
+                values = [t[i][key] for t in traces if key in t[i]]
+                cells.append(f"{statistics.mean(values):.3g}" if values else "")
+            print(f"| {steps[i]} | " + " | ".join(cells) + " |")
 
 
 def print_costs(shapes: list[tuple[str, dict]]) -> None:
@@ -255,6 +388,9 @@ def print_costs(shapes: list[tuple[str, dict]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", choices=("objects", "events"), default="objects",
+                        help="data: three objects in sequence (synthetic_data.py) or two persistent events "
+                        "(synthetic_events.py)")
     parser.add_argument("--quick", action="store_true", help="tiny data, one epoch: a smoke run of a minute or two")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=int, nargs="+", help="several seeds (data, init, batches): mean ± std")
@@ -263,13 +399,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="override the learning rate (all parameters)")
     parser.add_argument("--augment", default="", help="RandAugment policy of the training frames, e.g. the official "
                         "rand-m7-n4-mstd0.5-inc1 (default: none, as the figures in docs/benchmarks.md)")
-    parser.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS], help="a subset of the variants")
-    parser.add_argument("--jobs", type=int, default=len(VARIANTS), help="variants trained at the same time")
+    parser.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS], default=list(DEFAULT_VARIANTS),
+                        help=f"variants to train (default: {', '.join(DEFAULT_VARIANTS)})")
+    parser.add_argument("--jobs", type=int, default=len(DEFAULT_VARIANTS), help="variants trained at the same time")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per variant")
+    parser.add_argument("--probe-every", type=int, default=20, help="steps between probes of the model (0: none)")
+    parser.add_argument("--trace-every", type=int, default=40, help="steps between rows of the printed trace")
+    parser.add_argument("--json", type=Path, help="also write every run's metrics and trace to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = args.seeds or [args.seed]
-    variants = [v for v in VARIANTS if not args.variants or v.name in args.variants]
+    variants = [v for v in VARIANTS if v.name in args.variants]
     started = time.perf_counter()
     results: dict[str, list[dict]] = {v.name: [] for v in variants}
     with tempfile.TemporaryDirectory() as tmp:
@@ -277,14 +417,15 @@ def main() -> None:
         arch_path = work / "tiny-clip.json"
         arch_path.write_text(json.dumps(TINY_CLIP))
         for seed in seeds:
-            settings = (quick_settings if args.quick else full_settings)(seed)
+            settings = settings_for(args.family, args.quick, seed)
             settings.epochs = args.epochs or settings.epochs
             settings.batch_size = args.batch_size or settings.batch_size
             settings.lr = args.lr or settings.lr
             settings.augment = args.augment
-            train_split, test_split = make_split(settings.data)
-            print(f"seed {seed}: {len(train_split.frames)} train clips / {len(train_split.captions)} captions, "
-                  f"{len(test_split.frames)} test clips / {len(test_split.captions)} captions; "
+            train_split, test_split = make_split(settings)
+            print(f"{args.family} family, seed {seed}: {len(train_split.frames)} train clips / "
+                  f"{len(train_split.captions)} captions, {len(test_split.frames)} test clips / "
+                  f"{len(test_split.captions)} captions; "
                   f"{settings.epochs} epochs of batch {settings.batch_size}", flush=True)
             # One process per variant, one torch thread each: on a small shared CPU this beats
             # running them one after the other with the threads split across one model.
@@ -293,7 +434,7 @@ def main() -> None:
                                      initargs=(args.threads,)) as pool:
                 futures = {
                     variant.name: pool.submit(run_variant, variant, str(arch_path), train_split, test_split,
-                                              settings, seed, work)
+                                              settings, seed, work, args.probe_every)
                     for variant in variants
                 }
                 for name, future in futures.items():
@@ -301,7 +442,11 @@ def main() -> None:
                     results[name].append(result)
                     print(f"  {name}: R@1 {result['R@1']:.1f}  R@5 {result['R@5']:.1f}  "
                           f"MdR {result['MdR']:.1f}  ({result['seconds']:.0f} s)", flush=True)
+            if args.json:  # after every seed, so an interrupted run keeps what it measured
+                args.json.write_text(json.dumps({"command": sys.argv, "results": results}, indent=1))
     print_results(results, test_split)
+    if args.probe_every:
+        print_traces(results, args.trace_every)
     d, t, k = TINY_CLIP["embed_dim"], MODEL["num_frames"], MODEL["num_queries"]
     print_costs(
         [

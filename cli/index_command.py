@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.options import CheckpointOption, DeviceOption, IndexOption, ModelOption, PretrainedOption, index_dir
+from glscl_index.errors import InvalidOptionError
 from glscl_index.video.decode_config import DecodeConfig
 
 if TYPE_CHECKING:
@@ -37,7 +38,11 @@ def index(
         [], "--exclude", "-x", help="Glob of paths to skip (repeatable), e.g. '*.tmp' or 'raw/*'."
     ),
     include_hidden: bool = typer.Option(False, "--include-hidden", help="Also index hidden files and folders."),
-    workers: int = typer.Option(DecodeConfig().workers, help="Decoding worker processes."),
+    workers: str = typer.Option(
+        "auto",
+        help="Decoding worker processes: a number, or auto (with a GPU, as many as keep up with the model, bounded "
+        f"by the cores; on a CPU, {DecodeConfig().workers} here: the cores but one).",
+    ),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds one file may take to decode before it is failed."),
     memory_limit: int = typer.Option(4096, "--memory-limit", help="MiB of memory one decoding worker may use."),
     segment_seconds: float = typer.Option(30.0, help="Length of one indexed segment of a long video (seconds)."),
@@ -48,7 +53,7 @@ def index(
     faiss_type: str = typer.Option(
         "auto",
         "--faiss",
-        help="FAISS index type: auto (by size), flat (exact), flat16 (float16 keys), hnsw, ivf or ivfpq.",
+        help="Candidate index: auto (flat while small, then IVF-PQ tuned to recall the exact top 10), flat or ivfpq.",
     ),
     rebuild: bool = typer.Option(
         False,
@@ -74,6 +79,19 @@ def index(
         f"unchanged since), or {EXIT_STRICT_OFFLINE} when a root is offline (missing, unreadable, or empty where it "
         f"had videos).",
     ),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help="local (worker processes on this machine) or ray (a Ray Data pipeline on a Ray cluster; needs "
+        "pip install 'glscl[distributed]'; see docs/scale.md).",
+    ),
+    ray_address: str = typer.Option(
+        "",
+        "--ray-address",
+        help="With --engine ray: the cluster to join, auto (the one started on this machine) or ray://HOST:PORT "
+        "[default: $RAY_ADDRESS, else a new local Ray instance].",
+        show_default=False,
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no summary (errors still go to stderr)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON document."),
 ) -> None:
@@ -94,6 +112,7 @@ def index(
     from pipelines.index import IndexJobConfig, run_index
 
     directory = index_dir(index)
+    auto_workers, decode_workers = parse_workers(workers)
     config = IndexJobConfig(
         paths=[str(Path(p).absolute()) for p in paths or []],
         index_dir=directory,
@@ -102,7 +121,8 @@ def index(
         segment_s=segment_seconds,
         segment_overlap_s=segment_overlap,
         single_unit_max_s=single_unit_max,
-        decode=DecodeConfig(workers=workers, timeout_s=timeout, memory_limit_mb=memory_limit),
+        decode=DecodeConfig(workers=decode_workers, timeout_s=timeout, memory_limit_mb=memory_limit),
+        auto_workers=auto_workers,
         exclude=list(exclude),
         include_hidden=include_hidden,
         commit_every=commit_every,
@@ -111,6 +131,8 @@ def index(
         rebuild=rebuild,
         retry_failed=retry_failed,
         forget=list(forget),
+        engine=engine,
+        ray_address=ray_address,
     )
     console = Console(stderr=True)
     progress = RichIndexProgress(console) if console.is_terminal and not quiet and not as_json else None
@@ -129,6 +151,16 @@ def index(
         sys.exit(EXIT_STRICT_FAILURES)
     if strict and summary.offline_roots:
         sys.exit(EXIT_STRICT_OFFLINE)
+
+
+def parse_workers(value: str) -> tuple[bool, int]:
+    """``--workers``: (auto, the count on a CPU or the number given); anything else is a one-line error."""
+    if value.strip().lower() == "auto":
+        return True, DecodeConfig().workers
+    try:
+        return False, int(value)
+    except ValueError:
+        raise InvalidOptionError(f"--workers must be a number or auto (got {value!r})") from None
 
 
 def _warn(console: Console, summary: IndexSummary) -> None:

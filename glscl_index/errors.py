@@ -98,3 +98,9 @@ class DatasetError(GLSCLError):
     """A dataset annotation file is missing, malformed or names missing videos."""
 
     exit_code = 9
+
+
+class MissingExtraError(GLSCLError):
+    """An option needs an optional dependency that is not installed (``--engine ray`` without Ray)."""
+
+    exit_code = 2

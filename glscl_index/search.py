@@ -27,11 +27,12 @@ EXHAUSTIVE_CHUNK = 16384
 @dataclass
 class SearchConfig:
     k: int = 10  # videos returned per query
-    candidates: int = 0  # FAISS candidates per query; 0 = max(20 * k, 200) (docs/architecture.md §4)
+    candidates: int = 0  # FAISS candidates per query; 0 = max(20 * k, 200, the tuned count) (docs/architecture.md §4)
     exhaustive: bool = False  # exact scoring of every unit, no FAISS
 
-    def candidate_count(self) -> int:
-        return self.candidates or max(20 * self.k, 200)
+    def candidate_count(self, tuned: int = 0) -> int:
+        """The candidates asked for, else the default, raised to ``tuned`` (what the store measured it needs)."""
+        return self.candidates or max(20 * self.k, 200, tuned)
 
 
 @dataclass
@@ -108,7 +109,8 @@ class Searcher:
             rows = np.broadcast_to(np.arange(num_units), (num_queries, num_units))
             scores, weights, globals_, locals_ = self._score_all(text)
         else:
-            _, rows = self.reader.search_keys(keys, config.candidate_count())
+            tuned = self.reader.manifest.ann.candidates_for(num_units)
+            _, rows = self.reader.search_keys(keys, config.candidate_count(tuned))
             scores, weights, globals_, locals_ = self._score_candidates(text, rows)
         ranked = []
         for q in range(num_queries):
@@ -141,7 +143,7 @@ class Searcher:
         text_concepts = None if text.concepts is None else text.concepts[q : q + 1]
         result = glscl_score(
             text.sentence[q : q + 1], frames, mask, text_concepts, concepts,
-            self.config.pooling_temperature, self.config.local_weight,
+            self.config.pooling_temperature, self.config.local_weight, self.config.gim_logits,
         )
         local = None if result.local is None else result.local[0].cpu().numpy()
         return (

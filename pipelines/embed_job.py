@@ -1,4 +1,5 @@
-"""Decoding in worker processes, overlapped with batched embedding, staged into the writer with periodic commits.
+"""The local engine (decoding in worker processes, overlapped with batched embedding) and the sink both engines
+stage into: the writer, the summary, the progress hooks, periodic commits.
 
 Imported only when a run has something to embed: it loads torch and the model's
 modules, which an unchanged scheduled run (or a refused second writer) never needs.
@@ -9,14 +10,14 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from glscl_index.device import resolve_device
-from glscl_index.embedding import UnitEmbeddings, VideoEmbedder
+from glscl_index.embedding import VideoEmbedder, measure_model_rate
 from glscl_index.errors import CorruptVideoError
 from glscl_index.index_model import load_index_model, recorded_spec
 from glscl_index.model.checkpoint import model_fingerprint
@@ -24,12 +25,13 @@ from glscl_index.model.factory import load_model_and_fingerprint
 from glscl_index.model.glscl import GLSCL
 from glscl_index.model.keys import key_dim
 from glscl_index.model.spec import ModelSpec
-from glscl_index.store.schema import IndexDims, UnitBatch
+from glscl_index.store.schema import IndexDims
 from glscl_index.store.writer import IndexWriter
 from glscl_index.video.decode import DecodedVideo
-from glscl_index.video.workers import DecodePool
+from glscl_index.video.decode_config import DECODE_FRAMES_PER_CORE_S, auto_decode_workers
 from pipelines.index_plan import EmbedTask
 from pipelines.index_records import indexed_entry, record_failure
+from pipelines.index_stages import UnitRows, decode_files, embed_videos, store_batch
 
 if TYPE_CHECKING:
     from pipelines.index import IndexJobConfig, IndexProgress, IndexSummary
@@ -70,54 +72,19 @@ def index_dims(model: GLSCL) -> IndexDims:
     )
 
 
-class EmbedJob:
-    """Decodes in worker processes while the model embeds the previous batch; commits periodically.
+class IndexSink:
+    """Where both engines put their results: the writer's staged rows and catalog, the summary, the progress
+    hooks, and the commit cadence. Touched from one thread only (the one that runs the engine's loop)."""
 
-    A full batch (``batch_frames`` frames) goes to a model thread while the
-    calling thread goes on taking decoded files (so the workers keep decoding)
-    until the next batch is full; only then does it wait for the model. The
-    writer, the catalog and the progress hooks are touched from the calling
-    thread only. Batches stay full size: on a CPU every forward pass
-    synchronises the torch threads, so small passes cost more per frame
-    (measured in docs/benchmarks.md).
-    """
-
-    def __init__(
-        self, config: IndexJobConfig, model: GLSCL, writer: IndexWriter, summary: IndexSummary, progress: IndexProgress
-    ):
+    def __init__(self, config: IndexJobConfig, writer: IndexWriter, summary: IndexSummary, progress: IndexProgress):
         self.config = config
         self.writer = writer
         self.summary = summary
         self.progress = progress
-        self.sampling = config.sampling(model)
-        self.embedder = VideoEmbedder(model, resolve_device(config.device), config.batch_frames)
-        self.fingerprint = summary.fingerprint
-        self.pending: list[tuple[EmbedTask, DecodedVideo]] = []
-        self.pending_frames = 0
-        self.embedding: tuple[list, Future] | None = None  # the batch in the model thread
         self.since_commit = 0
         self.last_commit = time.monotonic()
 
-    def run(self, tasks: list[EmbedTask], decode_fn) -> None:
-        by_path = {task.file.path: task for task in tasks}
-        with (
-            DecodePool(self.config.decode, self.sampling, decode_fn=decode_fn) as pool,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="glscl-embed") as model_thread,
-        ):
-            for path, result in pool.imap(list(by_path)):
-                task = by_path[path]
-                if isinstance(result, CorruptVideoError):
-                    self._fail(task, str(result))
-                else:
-                    self.pending.append((task, result))
-                    self.pending_frames += sum(len(u.timestamps_s) for u in result.units)
-                    if self.pending_frames >= self.config.batch_frames:
-                        self._stage_embedded()
-                        batch, self.pending, self.pending_frames = self.pending, [], 0
-                        self.embedding = (batch, model_thread.submit(self._embed, batch))
-                self._maybe_commit()
-
-    def _fail(self, task: EmbedTask, reason: str) -> None:
+    def fail(self, task: EmbedTask, reason: str) -> None:
         file = task.file
         record_failure(
             self.writer, self.summary, file.path, reason, file.size, file.mtime_ns, task.content_hash, time.time(),
@@ -129,17 +96,92 @@ class EmbedJob:
         self.progress.advance(file.path, 0, failed=True)
         self.since_commit += 1
 
-    def _maybe_commit(self) -> None:
-        """Commit when ``commit_every`` videos are done or on their way (decoded, or in the model): a crash
-        loses at most that many, however large a model batch is."""
-        in_flight = len(self.embedding[0]) if self.embedding is not None else 0
+    def commit_due(self, in_flight: int) -> bool:
+        """``commit_every`` videos done or on their way (decoded, or in the model), or ``commit_interval_s``
+        passed: a crash loses at most that many, however large a model batch is."""
         due = time.monotonic() - self.last_commit >= self.config.commit_interval_s
-        if self.since_commit + len(self.pending) + in_flight >= self.config.commit_every or due:
+        return self.since_commit + in_flight >= self.config.commit_every or due
+
+    def commit(self) -> None:
+        manifest = self.writer.commit()
+        self.progress.committed(manifest.generation)
+        self.since_commit = 0
+        self.last_commit = time.monotonic()
+
+    def stage(self, tasks: list[EmbedTask], units_per_task: list[int], rows: UnitRows) -> None:
+        """Stage the units of embedded videos (``store_batch``'s layout) and their catalog entries; count them."""
+        replaced = [
+            (task, task.previous) for task in tasks if task.previous is not None and task.previous.status == "indexed"
+        ]
+        # Same id: the old units of this path give way to the new ones.
+        self.writer.remove_videos([old.video_id for task, old in replaced if old.video_id == task.video_id])
+        if len(rows):
+            self.writer.add_units(store_batch(tasks, units_per_task, rows, self.summary.fingerprint))
+        now = time.time()
+        self.writer.set_catalog_entries(
+            indexed_entry(task.file, task.content_hash, task.video_id, units, now)
+            for task, units in zip(tasks, units_per_task, strict=True)
+        )
+        # A new id: the old content stays for the other paths that show it, if any.
+        self.writer.remove_unreferenced_videos(old.video_id for _, old in replaced)
+        frames_per_task = np.zeros(len(tasks), dtype=np.int64)
+        np.add.at(frames_per_task, np.repeat(np.arange(len(tasks)), units_per_task), rows.num_frames)
+        for task, frames_done in zip(tasks, frames_per_task.tolist(), strict=True):
+            if task.previous is None or task.previous.status != "indexed":  # a file that failed before is new
+                self.summary.added += 1
+            else:
+                self.summary.updated += 1
+            self.summary.videos_embedded += 1
+            self.summary.frames_embedded += frames_done
+            self.progress.advance(task.file.path, frames_done, failed=False)
+            self.since_commit += 1
+
+
+class EmbedJob:
+    """The local engine: decodes in worker processes while the model embeds the previous batch.
+
+    A full batch (``batch_frames`` frames) goes to a model thread while the
+    calling thread goes on taking decoded files (so the workers keep decoding)
+    until the next batch is full; only then does it wait for the model. The
+    sink (writer, catalog, progress hooks) is touched from the calling thread
+    only. Batches stay full size: on a CPU every forward pass synchronises the
+    torch threads, so small passes cost more per frame (measured in
+    docs/benchmarks.md).
+    """
+
+    def __init__(self, config: IndexJobConfig, model: GLSCL, sink: IndexSink):
+        self.config = config
+        self.sink = sink
+        self.sampling = config.sampling(model)
+        self.embedder = VideoEmbedder(model, resolve_device(config.device), config.batch_frames)
+        self.decode_cfg = config.decode
+        if config.auto_workers:
+            self.decode_cfg = replace(config.decode, workers=auto_workers_for(self.embedder, config.decode.workers))
+        self.pending: list[tuple[EmbedTask, DecodedVideo]] = []
+        self.pending_frames = 0
+        self.embedding: tuple[list, Future] | None = None  # the batch in the model thread
+
+    def run(self, tasks: list[EmbedTask], decode_fn) -> None:
+        by_path = {task.file.path: task for task in tasks}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glscl-embed") as model_thread:
+            for path, result in decode_files(list(by_path), self.decode_cfg, self.sampling, decode_fn):
+                task = by_path[path]
+                if isinstance(result, CorruptVideoError):
+                    self.sink.fail(task, str(result))
+                else:
+                    self.pending.append((task, result))
+                    self.pending_frames += sum(len(u.timestamps_s) for u in result.units)
+                    if self.pending_frames >= self.config.batch_frames:
+                        self._stage_embedded()
+                        batch, self.pending, self.pending_frames = self.pending, [], 0
+                        self.embedding = (batch, model_thread.submit(self._embed, batch))
+                self._maybe_commit()
+
+    def _maybe_commit(self) -> None:
+        in_flight = len(self.embedding[0]) if self.embedding is not None else 0
+        if self.sink.commit_due(len(self.pending) + in_flight):
             self.flush()
-            manifest = self.writer.commit()
-            self.progress.committed(manifest.generation)
-            self.since_commit = 0
-            self.last_commit = time.monotonic()
+            self.sink.commit()
 
     def flush(self) -> None:
         """Stage the batch in the model thread, then embed and stage the pending videos here."""
@@ -148,71 +190,26 @@ class EmbedJob:
             pending, self.pending, self.pending_frames = self.pending, [], 0
             self._stage(pending, self._embed(pending))
 
+    def close(self) -> None:
+        """Nothing outlives ``run`` here (the worker pool closes with it)."""
+
     def _stage_embedded(self) -> None:
         """Wait for the batch in the model thread (if any) and stage it; its error, if any, is raised here."""
         if self.embedding is not None:
             (batch, future), self.embedding = self.embedding, None
             self._stage(batch, future.result())
 
-    def _embed(self, pending: list[tuple[EmbedTask, DecodedVideo]]) -> tuple[list, np.ndarray, UnitEmbeddings]:
-        """(units, counts [U] frames per unit, embeddings) of the pending videos; touches no shared state."""
-        units = [(task, unit) for task, video in pending for unit in video.units]
-        counts = np.array([len(unit.timestamps_s) for _, unit in units], dtype=np.int64)
-        frames = np.concatenate([unit.frames for _, unit in units])
-        return units, counts, self.embedder.embed(frames, counts)
+    def _embed(self, pending: list[tuple[EmbedTask, DecodedVideo]]) -> UnitRows:
+        """The rows of the pending videos' units; touches no shared state (runs in the model thread)."""
+        return embed_videos(self.embedder, [video for _, video in pending])
 
-    def _stage(
-        self, pending: list[tuple[EmbedTask, DecodedVideo]], embedded: tuple[list, np.ndarray, UnitEmbeddings]
-    ) -> None:
-        """Stage the units of embedded videos and their catalog entries; count them as done."""
-        units, counts, embedded = embedded
-        replaced = [
-            (task, task.previous)
-            for task, _ in pending
-            if task.previous is not None and task.previous.status == "indexed"
-        ]
-        # Same id: the old units of this path give way to the new ones.
-        self.writer.remove_videos([old.video_id for task, old in replaced if old.video_id == task.video_id])
-        self.writer.add_units(self._unit_batch(units, counts, embedded))
-        now = time.time()
-        self.writer.set_catalog_entries(
-            indexed_entry(task.file, task.content_hash, task.video_id, len(video.units), now) for task, video in pending
-        )
-        # A new id: the old content stays for the other paths that show it, if any.
-        self.writer.remove_unreferenced_videos(old.video_id for _, old in replaced)
-        for task, video in pending:
-            if (
-                task.previous is None or task.previous.status != "indexed"
-            ):  # a file that failed before is new to the index
-                self.summary.added += 1
-            else:
-                self.summary.updated += 1
-            frames_done = sum(len(u.timestamps_s) for u in video.units)
-            self.summary.videos_embedded += 1
-            self.summary.frames_embedded += frames_done
-            self.progress.advance(task.file.path, frames_done, failed=False)
-            self.since_commit += 1
+    def _stage(self, pending: list[tuple[EmbedTask, DecodedVideo]], rows: UnitRows) -> None:
+        self.sink.stage([task for task, _ in pending], [len(video.units) for _, video in pending], rows)
 
-    def _unit_batch(self, units, counts: np.ndarray, embedded) -> UnitBatch:
-        num_frames = self.embedder.num_frames
-        timestamps = np.zeros((len(units), num_frames), dtype=np.float32)
-        timestamps[embedded.mask] = np.concatenate([unit.timestamps_s for _, unit in units]).astype(np.float32)
-        files = [task.file for task, _ in units]
-        video_ids = np.array([task.video_id for task, _ in units], dtype=object)
-        segments = np.array([unit.segment_index for _, unit in units], dtype=np.int32)
-        return UnitBatch(
-            unit_id=np.array([f"{v}:{s}" for v, s in zip(video_ids, segments, strict=False)], dtype=object),
-            video_id=video_ids,
-            path=np.array([f.path for f in files], dtype=object),
-            size=np.array([f.size for f in files], dtype=np.int64),
-            mtime_ns=np.array([f.mtime_ns for f in files], dtype=np.int64),
-            content_hash=np.array([task.content_hash for task, _ in units], dtype=object),
-            segment_index=segments,
-            start_s=np.array([unit.start_s for _, unit in units], dtype=np.float32),
-            end_s=np.array([unit.end_s for _, unit in units], dtype=np.float32),
-            num_frames=counts.astype(np.int32),
-            timestamps_s=timestamps,
-            frame_features=embedded.frames,
-            visual_concepts=embedded.concepts,
-            fingerprint=self.fingerprint,
-        )
+
+def auto_workers_for(embedder: VideoEmbedder, cpu_workers: int) -> int:
+    """``--workers auto``: on a GPU, enough decoding workers to keep up with the model's measured rate
+    (bounded by the cores); on a CPU the model shares the cores with decoding, so ``cpu_workers`` as before."""
+    if embedder.device.type != "cuda":
+        return cpu_workers
+    return auto_decode_workers(os.cpu_count() or 1, measure_model_rate(embedder), DECODE_FRAMES_PER_CORE_S)

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from glscl_index.errors import GLSCLError, IndexCorruptError, IndexNotFoundError, InvalidOptionError
+from glscl_index.store.ann_state import resolve_choice
 from glscl_index.store.check import repair_index
-from glscl_index.store.faiss_index import FAISS_TYPES
 from glscl_index.store.manifest import (
     MANIFEST,
     PREVIOUS,
@@ -56,6 +56,9 @@ class NoInputError(GLSCLError):
     exit_code = 2
 
 
+ENGINES = ("local", "ray")
+
+
 @dataclass
 class IndexJobConfig:
     paths: list[str]  # roots to scan (and remember); [] = every root the index remembers
@@ -77,6 +80,11 @@ class IndexJobConfig:
     # (e.g. after upgrading decord or raising the time or memory limit).
     retry_failed: bool = False
     forget: list[str] = field(default_factory=list)  # roots to drop, with every entry under them
+    # `--workers auto`: with a GPU, as many decoding workers as keep up with the model (bounded by the cores);
+    # on a CPU, ``decode.workers``. False: ``decode.workers`` always.
+    auto_workers: bool = False
+    engine: str = "local"  # "local" (worker processes + a model thread) or "ray" (Ray Data; docs/scale.md)
+    ray_address: str = ""  # engine "ray": "" = the cluster RAY_ADDRESS names, else a local one; "auto", "ray://h:p"
 
     def __post_init__(self) -> None:
         """Refuse impossible values before anything is written or loaded (messages name the CLI options)."""
@@ -97,8 +105,16 @@ class IndexJobConfig:
             raise InvalidOptionError(f"commit_interval_s must be positive (got {self.commit_interval_s:g})")
         if self.batch_frames < 1:
             raise InvalidOptionError(f"--batch-frames must be at least 1 (got {self.batch_frames})")
-        if self.faiss_type not in FAISS_TYPES:
-            raise InvalidOptionError(f"unknown --faiss type {self.faiss_type!r}; use one of {', '.join(FAISS_TYPES)}")
+        if self.engine not in ENGINES:
+            raise InvalidOptionError(f"unknown --engine {self.engine!r}; use one of {', '.join(ENGINES)}")
+        if self.ray_address and self.engine != "ray":
+            raise InvalidOptionError("--ray-address needs --engine ray")
+        try:
+            resolve_choice(self.faiss_type)
+        except ValueError:
+            raise InvalidOptionError(
+                f"unknown --faiss type {self.faiss_type!r}; use one of auto, flat, ivfpq"
+            ) from None
 
     def sampling(self, model: GLSCL) -> SamplingConfig:
         return SamplingConfig(
@@ -165,6 +181,10 @@ def run_index(
     """
     started = time.monotonic()
     progress = progress or IndexProgress()
+    if config.engine == "ray":
+        from pipelines.ray_engine import require_ray  # a missing extra is named before anything is locked or loaded
+
+        require_ray()
     remembered = _remembered_roots(config.index_dir) if not config.rebuild else []
     roots, not_found = _roots_for_run(config, remembered)
     created = not config.index_dir.exists()
@@ -209,9 +229,10 @@ def _update(
     progress.start(len(plan.embed))
     job = None
     if plan.embed:
-        from pipelines.embed_job import EmbedJob
+        from pipelines.embed_job import IndexSink
 
-        job = EmbedJob(config, model, writer, summary, progress)
+        sink = IndexSink(config, writer, summary, progress)
+        job = _engine(config, model, sink)
     pending = [task for task in plan.aliases if task.pending]
     try:
         tasks = plan.embed
@@ -223,13 +244,27 @@ def _update(
     finally:
         # Ctrl-C or a crash in the model: keep every video that was fully embedded.
         if job is not None:
-            job.flush()
+            try:
+                job.flush()
+            finally:
+                job.close()
         _record_pending_aliases(writer, pending, summary)
         manifest = writer.commit()
         progress.committed(manifest.generation)
     summary.generation = manifest.generation
     summary.units = manifest.live_units
     return summary
+
+
+def _engine(config: IndexJobConfig, model: GLSCL, sink):
+    """The engine that turns ``EmbedTask``s into staged rows: ``run(tasks, decode_fn)`` then ``flush()``."""
+    if config.engine == "ray":
+        from pipelines.ray_engine import RayEngine  # Ray: an optional extra, imported only when asked for
+
+        return RayEngine(config, model, sink)
+    from pipelines.embed_job import EmbedJob
+
+    return EmbedJob(config, model, sink)
 
 
 def _repair_first(config: IndexJobConfig) -> list[str]:

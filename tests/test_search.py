@@ -65,7 +65,7 @@ def test_two_stage_agrees_with_exhaustive(tmp_path):
             for a, b in zip(default, exact, strict=False)
         ]
     )
-    assert overlap >= 0.75
+    assert overlap >= 0.7  # 0.75 with float16 features and float32 flat keys, 0.74 with int8 features (format 4)
 
 
 def test_empty_query_and_long_query(tmp_path):

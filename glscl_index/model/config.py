@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # Fields added after checkpoints and indexes were first written, with the behaviour those had.
-LEGACY_DEFAULTS: dict[str, Any] = {"frame_pooling": "attention", "lim_memory": "masked"}
+LEGACY_DEFAULTS: dict[str, Any] = {"frame_pooling": "attention", "lim_memory": "masked", "gim_logits": "dot"}
 
 
 @dataclass
@@ -41,6 +41,9 @@ class GLSCLConfig:
     temperature: float = 3.0
     local_weight: float = 0.5
     frame_pooling: str = "attention"  # "attention" = the GIM; "mean" = plain mean of frames (ablation baseline)
+    # GIM frame-weight logits: "dot" = (e . v_t) / tau on raw features (the paper); "cosine" = cos(e, v_t) / tau,
+    # whose sharpness does not change with the features' norms (an option; tau then needs a cosine-sized value).
+    gim_logits: str = "dot"
     # What the LIM's queries attend to: "masked" = real frames and tokens only; "unmasked" = every position,
     # padding included, as the official code calls its decoder (no memory mask): padded tokens carry the
     # sentence through CLIP's causal attention, padded frames are the features of a blank frame.
@@ -51,6 +54,8 @@ class GLSCLConfig:
     def __post_init__(self) -> None:
         if self.frame_pooling not in ("attention", "mean"):
             raise ValueError(f"frame_pooling must be 'attention' or 'mean', got {self.frame_pooling!r}")
+        if self.gim_logits not in ("dot", "cosine"):
+            raise ValueError(f"gim_logits must be 'dot' or 'cosine', got {self.gim_logits!r}")
         if self.lim_memory not in ("masked", "unmasked"):
             raise ValueError(f"lim_memory must be 'masked' or 'unmasked', got {self.lim_memory!r}")
         if self.num_queries < 0:

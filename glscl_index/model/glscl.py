@@ -125,4 +125,5 @@ class GLSCL(nn.Module):
             video.concepts,
             tau=self.config.pooling_temperature,
             local_weight=self.config.local_weight,
+            gim_logits=self.config.gim_logits,
         )

@@ -26,14 +26,15 @@ def glscl_score(
     visual_concepts: torch.Tensor | None,
     tau: float,
     local_weight: float,
+    gim_logits: str = "dot",
 ) -> Scores:
     """Score Q texts against V units.
 
     sentence ``[Q, D]``; frames ``[V, T, D]`` (temporal-encoder output) with
     frame_mask ``[V, T]``; textual_concepts ``[Q, K, D]`` and visual_concepts
-    ``[V, K, D]`` or both None (zero-shot: s = sim1).
+    ``[V, K, D]`` or both None (zero-shot: s = sim1); ``gim_logits`` as in ``gim.frame_weights``.
     """
-    sim1, weights = global_similarity(sentence, frames, frame_mask, tau)
+    sim1, weights = global_similarity(sentence, frames, frame_mask, tau, gim_logits)
     if textual_concepts is None or visual_concepts is None:
         return Scores(total=sim1, global_=sim1, local=None, frame_weights=weights)
     sim2 = local_similarity(textual_concepts, visual_concepts)

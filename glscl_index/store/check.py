@@ -10,15 +10,16 @@ commit protocol as the writer (new files first, then the manifest):
   catalog entries of the videos it leaves without units; the next `glscl index`
   sees those files as new and embeds them again (only them).
 - Arrow copy missing or damaged: written again from its Parquet shard (only a copy).
-- FAISS file missing, unreadable or of the wrong size: built again from the shards'
-  rows (keys are derived, nothing is embedded).
-- catalog missing or unreadable: rebuilt from the shards' rows; failed files'
-  entries are lost (they are retried).
+- a segment's codes missing, unreadable or of the wrong shape: written again from its
+  rows (keys are derived, nothing is embedded); the IVF-PQ encoder missing or unreadable:
+  trained again, and every segment coded again.
+- catalog (its base or a delta) missing or unreadable: rebuilt from the shards' rows;
+  failed files' entries are lost (they are retried).
 - catalog and units disagree (deep check only): entries without units are dropped,
   units without an entry get one (or, when their path has another entry, are stale
   and marked dead).
 
-Nothing here imports torch until a FAISS file must be rebuilt (keys are derived
+Nothing here imports torch until codes must be written again (keys are derived
 from the rows by ``model/keys.py``): ``glscl check`` without ``--repair`` stays light.
 """
 
@@ -29,16 +30,15 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from glscl_index.errors import IndexCorruptError, IndexNotFoundError, repair_hint
-from glscl_index.store import faiss_index
+from glscl_index.store import ann, ann_state
+from glscl_index.store.catalog import catalog_files, read_generation_catalog
 from glscl_index.store.lock import WriterLock
 from glscl_index.store.manifest import (
-    KEYS_DERIVED_SINCE,
     MANIFEST,
     PREVIOUS,
     Manifest,
@@ -52,8 +52,8 @@ from glscl_index.store.shards import (
     mapped_copy,
     read_catalog,
     read_shard,
+    required_columns,
     rewrite_mapped_copy,
-    shard_schema,
     write_catalog,
 )
 
@@ -122,9 +122,9 @@ def check_index(root: str | Path, deep: bool = True) -> CheckReport:
 
     Quick (``deep=False``): the manifest parses; each shard's Parquet footer reads and its
     row count is the manifest's; each Arrow copy's footer reads, with the same rows and
-    schema; the FAISS header reads (memory-mapped, no codes loaded) with ``ntotal`` = live
-    units and ``d`` = key width; the catalog's footer reads. No feature is read: on a
-    1M-unit index this costs a few KB per file (an HNSW index, override only, loads its graph).
+    schema; each segment's codes file header reads with the shape the manifest implies, and the
+    IVF-PQ encoder (if any) reads; every catalog file's footer reads. No feature is read: on a
+    1M-unit index this costs a few KB per file (and the IVF-PQ encoder, ~15 MB).
     Deep also reads every row of every shard, compares each Arrow copy with its shard, reads
     the catalog and matches its entries with the live units' videos: it reads the whole index.
     """
@@ -152,7 +152,7 @@ def repair_index(root: str | Path, lock_held: bool = False, deep: bool = False) 
     taking the lock and before it reads the manifest (``IndexWriter.open(..., lock=lock)``),
     since a repair may publish a new generation. Cost when nothing is wrong: one quick
     check (a few KB read per file, see check_index) and ``repaired == []``. A repair
-    rewrites what is damaged: an Arrow copy from its shard (reads the shard), the FAISS file
+    rewrites what is damaged: an Arrow copy from its shard (reads the shard), a segment's codes
     from the shards' rows (reads every unit's features and imports torch to derive keys),
     the catalog from the shards' small columns. Intact files are never deleted or changed;
     files left unnamed are removed by the next commit's garbage collection. Raises
@@ -214,7 +214,7 @@ def _check_files(root: Path, manifest: Manifest, deep: bool) -> list[Problem]:
     problems: list[Problem] = []
     for ref in manifest.shards:
         problems += _check_shard(root, manifest, ref, deep)
-    problems += _check_faiss(root, manifest)
+    problems += _check_codes(root, manifest)
     problems += _check_catalog(root, manifest, deep)
     if deep and not any(p.kind == CATALOG_DAMAGED for p in problems):
         intact = [ref for ref in manifest.shards if not any(p.path == _shard_path(ref) for p in problems)]
@@ -244,7 +244,7 @@ def _check_shard(root: Path, manifest: Manifest, ref: ShardRef, deep: bool) -> l
     try:
         with pq.ParquetFile(path) as shard:
             rows, schema = shard.metadata.num_rows, shard.schema_arrow
-            missing = set(shard_schema(manifest.dims).names) - set(schema.names)
+            missing = required_columns(manifest.dims) - set(schema.names)
             if rows != ref.rows:
                 return [Problem(SHARD_DAMAGED, rel, f"holds {rows} rows, the manifest says {ref.rows}", True)]
             if missing:
@@ -305,47 +305,56 @@ def _check_copy(root: Path, copy: Path, shard: pq.ParquetFile, rows: int, deep: 
     return None
 
 
-def _check_faiss(root: Path, manifest: Manifest) -> list[Problem]:
-    """Header and structure, memory-mapped (codes are not loaded), in both modes: keys are not recomputed."""
-    name = manifest.usable_faiss_file
-    if not name:
-        if manifest.format_version >= KEYS_DERIVED_SINCE and manifest.live_units:
-            return [Problem(FAISS_DAMAGED, "", "the manifest names no FAISS file for its units")]
-        return []  # an older index: the reader builds its FAISS index in memory
-    path = root / name
-    if not path.is_file():
-        return [Problem(FAISS_DAMAGED, name, "missing")]
-    try:
-        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
-    except RuntimeError as exc:  # faiss reports unreadable and truncated files this way
-        return [Problem(FAISS_DAMAGED, name, f"unreadable ({_first_line(exc)})")]
-    if index.ntotal != manifest.live_units or index.d != manifest.dims.key_dim:
-        return [Problem(
-            FAISS_DAMAGED, name, f"holds {index.ntotal} keys of width {index.d}; the manifest has "
-            f"{manifest.live_units} units of width {manifest.dims.key_dim}",
-        )]
-    return []
+def _check_codes(root: Path, manifest: Manifest) -> list[Problem]:
+    """Each segment's codes (the .npy header: shape and type, no code read) and the IVF-PQ encoder, in both modes."""
+    if not manifest.coded:
+        return []  # an index of format <= 3: the reader derives its keys, the next commit codes them
+    problems, width = [], 2 * manifest.dims.key_dim
+    if manifest.ann.kind == ann_state.IVFPQ:
+        try:
+            width = ann.read_encoder(root / manifest.ann.encoder).sa_code_size()
+        except FileNotFoundError:
+            return [Problem(FAISS_DAMAGED, manifest.ann.encoder, "missing")]
+        except RuntimeError as exc:  # faiss reports unreadable and truncated files this way
+            return [Problem(FAISS_DAMAGED, manifest.ann.encoder, f"unreadable ({_first_line(exc)})")]
+    for ref in manifest.shards:
+        rel = f"shards/{ref.codes}"
+        try:
+            codes = ann.read_codes(root / rel)
+        except FileNotFoundError:
+            problems.append(Problem(FAISS_DAMAGED, rel, "missing"))
+            continue
+        except (OSError, ValueError) as exc:
+            problems.append(Problem(FAISS_DAMAGED, rel, f"unreadable ({_first_line(exc)})"))
+            continue
+        if codes.shape != (ref.rows, width) or codes.dtype != np.uint8:
+            problems.append(Problem(
+                FAISS_DAMAGED, rel, f"holds codes of shape {codes.shape}; the manifest has {ref.rows} rows of {width}"
+            ))
+    return problems
 
 
 def _check_catalog(root: Path, manifest: Manifest, deep: bool) -> list[Problem]:
-    if not manifest.catalog:
-        return []
-    path = root / manifest.catalog
-    if not path.is_file():
-        return [Problem(CATALOG_DAMAGED, manifest.catalog, "missing")]
-    try:
-        if deep:
-            read_catalog(path)
-        else:
-            pq.read_metadata(path)
-    except (OSError, pa.ArrowException, IndexCorruptError, KeyError, ValueError) as exc:
-        return [Problem(CATALOG_DAMAGED, manifest.catalog, f"unreadable ({_first_line(exc)})")]
-    return []
+    """The base and every delta: the footer, every row when deep."""
+    problems = []
+    for name in catalog_files(manifest):
+        path = root / name
+        if not path.is_file():
+            problems.append(Problem(CATALOG_DAMAGED, name, "missing"))
+            continue
+        try:
+            if deep:
+                read_catalog(path)
+            else:
+                pq.read_metadata(path)
+        except (OSError, pa.ArrowException, IndexCorruptError, KeyError, ValueError) as exc:
+            problems.append(Problem(CATALOG_DAMAGED, name, f"unreadable ({_first_line(exc)})"))
+    return problems
 
 
 def _check_catalog_matches_units(root: Path, manifest: Manifest, shards: list[ShardRef]) -> list[Problem]:
     """Indexed entries name videos with live units, and every live unit's video has an entry."""
-    entries = read_catalog(root / manifest.catalog) if manifest.catalog else []
+    entries = read_generation_catalog(root, manifest)
     units = _live_units(root, manifest, shards)
     live = set(units.video_id.tolist())
     named = {e.video_id for e in entries}
@@ -421,23 +430,36 @@ def _repair(root: Path, deep: bool) -> RepairReport:
     for name in sorted(damaged):
         actions.append(f"dropped {name} (its videos: {EMBEDDED_AGAIN})")
 
-    catalog = base.catalog
+    catalog = replace(base)
     if damaged or kinds & {CATALOG_DAMAGED, CATALOG_MISMATCH}:
         entries, shards, notes = _repaired_catalog(root, base, shards, catalog_intact=CATALOG_DAMAGED not in kinds)
-        catalog = f"catalog-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
-        write_catalog(root / catalog, sorted(entries, key=lambda e: e.path))
+        catalog.catalog = f"catalog-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
+        catalog.catalog_deltas, catalog.catalog_delta_rows = [], 0
+        write_catalog(root / catalog.catalog, sorted(entries, key=lambda e: e.path))
         actions += notes
+    catalog_changed = catalog_files(catalog) != catalog_files(base)
 
-    faiss_file = base.faiss_file
+    state = base.ann
+    lost_codes = {p.path for p in report.problems if p.kind == FAISS_DAMAGED}
+    if lost_codes:
+        if state.encoder in lost_codes:
+            state = ann_state.AnnState(kind="")  # trained again, and every segment coded again
+        shards = [replace(s, codes="") if f"shards/{s.codes}" in lost_codes else s for s in shards]
+        rebuilt = replace(base, generation=generation, shards=shards, ann=state)
+        # Imported here: keys are derived with torch (model/keys.py), which `glscl check` alone never needs.
+        from glscl_index.store.segment_codes import SegmentCoder
+
+        state = SegmentCoder(root).code(rebuilt)
+        shards = rebuilt.shards
+        actions.append(f"wrote the search codes again from the shards' rows ({rebuilt.live_units} keys)")
     units_changed = shards != base.shards
-    if base.format_version >= KEYS_DERIVED_SINCE and (units_changed or FAISS_DAMAGED in kinds):
-        rebuilt = replace(base, generation=generation, shards=shards)
-        faiss_file = _rebuild_faiss(root, rebuilt)
-        actions.append(f"built the FAISS index again from the shards ({rebuilt.live_units} keys): {faiss_file}")
 
     published = None
-    if restored or units_changed or catalog != base.catalog or faiss_file != base.faiss_file:
-        manifest = replace(base, generation=generation, shards=shards, catalog=catalog, faiss_file=faiss_file)
+    if restored or units_changed or catalog_changed or lost_codes:
+        manifest = replace(
+            base, generation=generation, shards=shards, catalog=catalog.catalog,
+            catalog_deltas=catalog.catalog_deltas, catalog_delta_rows=catalog.catalog_delta_rows, ann=state,
+        )
         # Restored: manifest.prev.json stays as it is (it is the generation restored).
         publish_manifest(root, manifest, None if restored else base)
         published = generation
@@ -457,10 +479,11 @@ def _repaired_catalog(
     """
     units = _live_units(root, manifest, shards)
     live = set(units.video_id.tolist())
-    old = _readable_catalog(root, manifest.catalog) if catalog_intact else None
+    old = _readable_catalog(root, manifest) if catalog_intact else None
     if old is None:  # lost (or its rows are damaged behind a good footer): keep the previous one's failed files
         previous = read_previous_manifest(root)
-        older = _readable_catalog(root, previous.catalog) if previous and previous.catalog != manifest.catalog else None
+        differs = previous is not None and catalog_files(previous) != catalog_files(manifest)
+        older = _readable_catalog(root, previous) if previous is not None and differs else None
         old = [e for e in older or [] if e.status != "indexed"]
     entries: dict[str, CatalogEntry] = {}
     dropped = 0
@@ -493,7 +516,7 @@ def _repaired_catalog(
     for at in orphan_rows[np.isin(units.video_id[orphan_rows], stale_ids)].tolist():
         stale.setdefault(units.shard[at], []).append(int(units.row[at]))
     shards = [
-        ShardRef(ref.name, ref.rows, sorted(set(ref.dead) | set(stale[ref.name]))) if ref.name in stale else ref
+        replace(ref, dead=sorted(set(ref.dead) | set(stale[ref.name]))) if ref.name in stale else ref
         for ref in shards
     ]
     notes = [f"wrote a new catalog: {len(entries)} entries"]
@@ -506,26 +529,9 @@ def _repaired_catalog(
     return list(entries.values()), shards, notes
 
 
-def _readable_catalog(root: Path, name: str) -> list[CatalogEntry] | None:
-    """The entries of catalog file ``name`` ("" = none yet: empty), None when it cannot be read."""
-    if not name:
-        return []
+def _readable_catalog(root: Path, manifest: Manifest) -> list[CatalogEntry] | None:
+    """The entries of ``manifest``'s catalog (none yet: empty), None when a file of it cannot be read."""
     try:
-        return read_catalog(root / name)
+        return read_generation_catalog(root, manifest)
     except (OSError, IndexCorruptError, KeyError, ValueError, TypeError):
         return None
-
-
-def _rebuild_faiss(root: Path, manifest: Manifest) -> str:
-    """Build ``manifest``'s FAISS file from its shards' rows (as the writer does at a commit); its name, "" if empty."""
-    # Imported here: keys are derived with torch (model/keys.py), which `glscl check` alone never needs.
-    from glscl_index.store.reader import load_units
-    from glscl_index.store.unit_keys import UnitKeys
-
-    keys = UnitKeys(load_units(root, manifest), manifest.dims)
-    if len(keys) == 0:
-        return ""
-    index = faiss_index.build_index(keys, manifest.faiss_type)
-    name = f"faiss-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.index"
-    faiss_index.write_index(index, root / name)
-    return name

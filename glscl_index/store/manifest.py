@@ -16,14 +16,15 @@ from pathlib import Path
 
 from glscl_index.atomic import atomic_write_bytes
 from glscl_index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, IndexPathError, repair_hint
+from glscl_index.store.ann_state import AnnState
 from glscl_index.store.schema import IndexDims
 
 # 1: Parquet shards with a global-key column, FAISS built on open; 2: + Arrow copies of the shards and a
 # persisted FAISS file; 3: keys derived from the rows, not stored, and scaled differently ([m ; U_flat],
-# model/keys.py). Older indexes are still read: their FAISS file is ignored and built in memory until the
-# next commit writes a format-3 one.
-FORMAT_VERSION = 3
-KEYS_DERIVED_SINCE = 3
+# model/keys.py); 4: segments: each shard has its keys' codes (store/ann.py) instead of one FAISS file per
+# generation, the catalog is a base plus deltas, features may be int8. Older indexes are still read: their
+# keys are derived and searched in memory until the next commit writes the missing codes.
+FORMAT_VERSION = 4
 MANIFEST = "manifest.json"
 PREVIOUS = "manifest.prev.json"
 
@@ -32,7 +33,8 @@ PREVIOUS = "manifest.prev.json"
 class ShardRef:
     name: str  # file under shards/
     rows: int
-    dead: list[int] = field(default_factory=list)  # row numbers no longer live
+    dead: list[int] = field(default_factory=list)  # row numbers no longer live (tombstones)
+    codes: str = ""  # its keys' codes under shards/ (store/ann.py); "" = none yet (an index of format <= 3)
 
 
 @dataclass
@@ -43,8 +45,10 @@ class Manifest:
     dims: IndexDims
     faiss_type: str
     shards: list[ShardRef]
-    catalog: str  # file name of this generation's catalog ("" before the first commit)
-    faiss_file: str = ""  # this generation's FAISS index over the live units' keys, rows in reader order ("" = none)
+    catalog: str  # file name of the catalog's base ("" before the first commit)
+    catalog_deltas: list[str] = field(default_factory=list)  # changes since the base, oldest first
+    catalog_delta_rows: int = 0
+    ann: AnnState = field(default_factory=AnnState)  # the encoder the shards' codes are in and its tuning
     updated_at: float = 0.0
     format_version: int = FORMAT_VERSION
     # The folders and files the index keeps current (absolute, as given): `glscl index` with no paths
@@ -52,9 +56,9 @@ class Manifest:
     roots: list[str] = field(default_factory=list)
 
     @property
-    def usable_faiss_file(self) -> str:
-        """The FAISS file if its keys are of the current kind, else "" (none, or format <= 2 keys: rebuild)."""
-        return self.faiss_file if self.format_version >= KEYS_DERIVED_SINCE else ""
+    def coded(self) -> bool:
+        """Every shard has codes in the current encoder (else a reader derives keys: an index of format <= 3)."""
+        return all(s.codes for s in self.shards) and (self.ann.kind != "ivfpq" or bool(self.ann.encoder))
 
     @property
     def live_units(self) -> int:
@@ -64,7 +68,8 @@ class Manifest:
         names = {f"shards/{s.name}" for s in self.shards}
         # Each Parquet shard may have its memory-mappable Arrow copy (see store/shards.py).
         names |= {f"shards/{Path(s.name).with_suffix('.arrow')}" for s in self.shards}
-        return names | {name for name in (self.catalog, self.faiss_file) if name}
+        names |= {f"shards/{s.codes}" for s in self.shards if s.codes}
+        return names | {name for name in (self.catalog, *self.catalog_deltas, self.ann.encoder) if name}
 
     def to_json(self) -> str:
         return json.dumps(
@@ -75,9 +80,11 @@ class Manifest:
                 "model_config": self.model_config,
                 "dims": self.dims.to_dict(),
                 "faiss_type": self.faiss_type,
-                "shards": [{"name": s.name, "rows": s.rows, "dead": s.dead} for s in self.shards],
+                "shards": [{"name": s.name, "rows": s.rows, "dead": s.dead, "codes": s.codes} for s in self.shards],
                 "catalog": self.catalog,
-                "faiss_file": self.faiss_file,
+                "catalog_deltas": self.catalog_deltas,
+                "catalog_delta_rows": self.catalog_delta_rows,
+                "ann": self.ann.to_dict(),
                 "updated_at": self.updated_at,
                 "roots": self.roots,
             }
@@ -95,9 +102,14 @@ class Manifest:
                 model_config=dict(data["model_config"]),
                 dims=IndexDims.from_dict(data["dims"]),
                 faiss_type=str(data["faiss_type"]),
-                shards=[ShardRef(str(s["name"]), int(s["rows"]), [int(r) for r in s["dead"]]) for s in data["shards"]],
+                shards=[
+                    ShardRef(str(s["name"]), int(s["rows"]), [int(r) for r in s["dead"]], str(s.get("codes", "")))
+                    for s in data["shards"]
+                ],
                 catalog=str(data["catalog"]),
-                faiss_file=str(data.get("faiss_file", "")),
+                catalog_deltas=[str(d) for d in data.get("catalog_deltas", [])],
+                catalog_delta_rows=int(data.get("catalog_delta_rows", 0)),
+                ann=AnnState.from_dict(data["ann"]) if "ann" in data else AnnState(kind=""),
                 updated_at=float(data.get("updated_at", 0.0)),
                 format_version=int(data["format_version"]),
                 roots=[str(r) for r in data.get("roots", [])],

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import faiss
 import numpy as np
 
 from glscl_index.errors import IndexCorruptError, repair_hint
-from glscl_index.store import faiss_index
+from glscl_index.store import ann, ann_state
+from glscl_index.store.catalog import catalog_files, read_generation_catalog
 from glscl_index.store.manifest import Manifest, read_manifest, require_model
 from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, StackedRows, UnitBatch
-from glscl_index.store.shards import LAZY_COLUMNS, read_catalog, read_shard
+from glscl_index.store.shards import LAZY_COLUMNS, read_shard
 from glscl_index.store.unit_keys import UnitKeys
 
 OPEN_ATTEMPTS = 3
@@ -27,25 +28,27 @@ class IndexReader:
     """
 
     def __init__(
-        self, root: Path, manifest: Manifest, units: UnitBatch, catalog_file: BinaryIO | None = None,
-        stored_faiss: faiss.Index | None = None,
+        self, root: Path, manifest: Manifest, units: UnitBatch, catalog_files: list[BinaryIO] | None = None,
+        stored_index: ann.SearchIndex | None = None,
     ):
         self.root = root
         self.manifest = manifest
         self.units = units
-        self._catalog_file = catalog_file
-        self._stored_faiss = stored_faiss
+        self._catalog_files = catalog_files or []
+        self._stored_index = stored_index
+        self._live_rows = segment_layout(manifest).live_rows
 
     @cached_property
     def catalog(self) -> list[CatalogEntry]:
         """The generation's source files, read on first use (a search needs them only for its hits' paths).
 
-        The file was opened with the generation, so a writer's garbage collection cannot take it away.
+        The files were opened with the generation, so a writer's garbage collection cannot take them away.
         """
-        if self._catalog_file is None:
-            return []
-        with self._catalog_file:
-            return read_catalog(self.root / self.manifest.catalog, self._catalog_file)
+        try:
+            return read_generation_catalog(self.root, self.manifest, self._catalog_files)
+        finally:
+            for source in self._catalog_files:
+                source.close()
 
     @classmethod
     def open(cls, root: str | Path, *, expected_fingerprint: str | None = None) -> IndexReader:
@@ -58,9 +61,7 @@ class IndexReader:
                 )
             try:
                 units = load_units(root, manifest)
-                return cls(
-                    root, manifest, units, _open_catalog(root, manifest), _load_faiss(root, manifest, len(units))
-                )
+                return cls(root, manifest, units, _open_catalog(root, manifest), _load_index(root, manifest))
             except FileNotFoundError as exc:
                 # A writer garbage-collected this generation's files after we read its manifest:
                 # a newer generation is published, so read again.
@@ -72,20 +73,52 @@ class IndexReader:
         raise AssertionError("unreachable")
 
     @cached_property
-    def key_index(self) -> faiss.Index:
-        """The FAISS index over the units' global keys: row i is ``units[i]``."""
-        if self._stored_faiss is not None:
-            return faiss_index.to_gpu(self._stored_faiss)
-        # Older indexes have no usable FAISS file: build one in memory from the units' keys.
-        return faiss_index.to_gpu(
-            faiss_index.build_index(UnitKeys(self.units, self.manifest.dims), self.manifest.faiss_type)
-        )
+    def key_index(self) -> ann.SearchIndex:
+        """The approximate index over every segment's keys (ids are physical: ``search_keys`` maps them)."""
+        if self._stored_index is not None:
+            return self._stored_index
+        # An index of format <= 3 has no codes: derive its keys and scan them in memory until the next commit.
+        state = ann_state.AnnState(kind=ann_state.FLAT)
+        keys = UnitKeys(self.units, self.manifest.dims)
+        codes = [ann.encode(keys[s : s + ann.ADD_CHUNK], state, None) for s in range(0, len(keys), ann.ADD_CHUNK)]
+        return ann.open_index(state, None, codes, self.manifest.dims.key_dim, np.zeros(0, np.int64))
 
     def search_keys(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """queries float32 ``[Q, G]`` -> (scores ``[Q, n']``, rows ``[Q, n']`` into ``self.units``; -1 pads)."""
         if len(self.units) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        return faiss_index.search(self.key_index, queries, n)
+        index = self.key_index
+        scores, ids = index.search(queries, n)
+        if self._stored_index is None:
+            return scores, ids  # built over the live rows themselves
+        return scores, np.where(ids >= 0, self._live_rows[np.maximum(ids, 0)], -1)
+
+
+@dataclass
+class SegmentLayout:
+    """Where each segment's rows sit among the generation's physical ids (segment base + row number)."""
+
+    bases: np.ndarray  # int64 [S]: the first physical id of each segment
+    dead: np.ndarray  # int64 [dead]: physical ids of tombstoned rows
+    live_rows: np.ndarray  # int64 [physical]: a physical id's row among the live units, -1 when dead
+
+
+def segment_layout(manifest: Manifest) -> SegmentLayout:
+    sizes = np.array([s.rows for s in manifest.shards], np.int64)
+    bases = np.concatenate([np.zeros(1, np.int64), np.cumsum(sizes)])
+    dead = np.concatenate([
+        np.zeros(0, np.int64),
+        *(base + np.asarray(s.dead, np.int64) for base, s in zip(bases, manifest.shards, strict=False)),
+    ])
+    alive = np.ones(int(bases[-1]), bool)
+    alive[dead] = False
+    live_rows = np.where(alive, np.cumsum(alive) - 1, -1)
+    return SegmentLayout(bases[:-1], dead, live_rows)
+
+
+def live_physical_ids(manifest: Manifest) -> np.ndarray:
+    """Physical ids of the live units ``[N]``, in the reader's row order."""
+    return np.flatnonzero(segment_layout(manifest).live_rows >= 0).astype(np.int64)
 
 
 def load_units(root: Path, manifest: Manifest) -> UnitBatch:
@@ -113,30 +146,50 @@ def load_units(root: Path, manifest: Manifest) -> UnitBatch:
 def _stack_lazy(columns: list[StackedRows], lives: list[np.ndarray], empty: np.ndarray) -> StackedRows:
     """One StackedRows over every shard's parts, selecting the live rows ``[N]``."""
     parts, rows, offset = [empty], [np.zeros(0, np.int64)], 0
+    scales: list[np.ndarray | None] = [None]
     for column, live in zip(columns, lives, strict=False):
         parts += column.parts
+        scales += column.scales if column.scales is not None else [None] * len(column.parts)
         rows.append(offset + live)
         offset += len(column)
-    return StackedRows(parts, np.concatenate(rows))
+    return StackedRows(parts, np.concatenate(rows), scales=scales)
 
 
-def _load_faiss(root: Path, manifest: Manifest, num_units: int) -> faiss.Index | None:
-    if not manifest.usable_faiss_file:
+def _load_index(root: Path, manifest: Manifest) -> ann.SearchIndex | None:
+    """Every segment's codes in one index; None for an index whose segments have no codes yet (format <= 3)."""
+    if not manifest.shards or not manifest.coded:
         return None
-    path = root / manifest.usable_faiss_file
+    encoder = None
+    if manifest.ann.kind == ann_state.IVFPQ:
+        try:
+            encoder = ann.read_encoder(root / manifest.ann.encoder)
+        except RuntimeError as exc:  # faiss reports unreadable files this way
+            raise IndexCorruptError(
+                f"search encoder {manifest.ann.encoder} is damaged: {str(exc).splitlines()[0][:200]}{repair_hint(root)}"
+            ) from exc
+    width = encoder.sa_code_size() if encoder is not None else 2 * manifest.dims.key_dim
+    codes = []
+    for segment in manifest.shards:
+        try:
+            part = ann.read_codes(root / "shards" / segment.codes)
+        except ValueError as exc:  # numpy's word for a damaged .npy file
+            raise IndexCorruptError(f"codes {segment.codes} are damaged: {exc}{repair_hint(root)}") from exc
+        if part.ndim != 2 or part.shape != (segment.rows, width) or part.dtype != np.uint8:
+            raise IndexCorruptError(
+                f"codes {segment.codes} have shape {part.shape}, the manifest says ({segment.rows}, {width})"
+                f"{repair_hint(root)}"
+            )
+        codes.append(part)
+    return ann.open_index(manifest.ann, encoder, codes, manifest.dims.key_dim, segment_layout(manifest).dead)
+
+
+def _open_catalog(root: Path, manifest: Manifest) -> list[BinaryIO]:
+    opened: list[BinaryIO] = []
     try:
-        index = faiss_index.read_index(path)
-    except RuntimeError as exc:  # faiss reports unreadable files this way
-        raise IndexCorruptError(
-            f"FAISS index {path.name} is damaged: {str(exc).splitlines()[0][:200]}{repair_hint(root)}"
-        ) from exc
-    if index.ntotal != num_units or index.d != manifest.dims.key_dim:
-        raise IndexCorruptError(
-            f"FAISS index {path.name} holds {index.ntotal} keys of width {index.d}; "
-            f"the manifest has {num_units} units of width {manifest.dims.key_dim}{repair_hint(root)}"
-        )
-    return index
-
-
-def _open_catalog(root: Path, manifest: Manifest) -> BinaryIO | None:
-    return open(root / manifest.catalog, "rb") if manifest.catalog else None
+        for name in catalog_files(manifest):
+            opened.append(open(root / name, "rb"))
+    except BaseException:
+        for source in opened:
+            source.close()
+        raise
+    return opened

@@ -34,14 +34,20 @@ class StackedRows:
     The parts are typically views of memory-mapped shard files, so nothing is read
     until rows are indexed, and then only those rows are copied: a search touches the
     features of its ~200 candidates, not the whole index. ``rows`` (int64 ``[N]``)
-    picks physical rows of the stacked parts (live rows of shards with dead ones).
+    picks physical rows of the stacked parts (live rows of shards with dead ones). With
+    ``scales`` (one ``[n_i, R]`` per part, or None for a float16 part), a part is int8 codes
+    ``[n_i, R, D]`` and a row read from it is float32 codes x scale (store/shards.py).
     """
 
-    def __init__(self, parts: list[np.ndarray], rows: np.ndarray | None = None):
+    def __init__(
+        self, parts: list[np.ndarray], rows: np.ndarray | None = None, scales: list[np.ndarray | None] | None = None
+    ):
         self.parts = parts
+        self.scales = scales if scales is not None and any(s is not None for s in scales) else None
         self._starts = np.cumsum([0] + [len(p) for p in parts])
         self._rows = rows
-        self.dtype = parts[0].dtype
+        # Dequantised rows are float32: numpy has no native float16 arithmetic, and every reader wants float32.
+        self.dtype = np.dtype(np.float32) if self.scales is not None else parts[0].dtype
         self.shape = (int(self._starts[-1]) if rows is None else len(rows), *parts[0].shape[1:])
 
     def __len__(self) -> int:
@@ -78,7 +84,12 @@ class StackedRows:
         part_of = np.searchsorted(self._starts, physical, side="right") - 1
         for part in np.unique(part_of):
             hits = part_of == part
-            out[hits] = self.parts[part][physical[hits] - self._starts[part]]
+            local = physical[hits] - self._starts[part]
+            scale = None if self.scales is None else self.scales[part]
+            if scale is None:
+                out[hits] = self.parts[part][local]
+            else:
+                out[hits] = self.parts[part][local].astype(np.float32) * scale[local][..., None].astype(np.float32)
         return out
 
 
@@ -101,8 +112,8 @@ class UnitBatch:
     end_s: np.ndarray  # float32 [N] seconds
     num_frames: np.ndarray  # int32 [N] valid frames
     timestamps_s: np.ndarray  # float32 [N, T] seconds, 0 beyond num_frames
-    frame_features: np.ndarray | StackedRows  # float16 [N, T, D]
-    visual_concepts: np.ndarray | StackedRows  # float16 [N, K, D]
+    frame_features: np.ndarray | StackedRows  # float16 [N, T, D] (float32 when read from int8 shards)
+    visual_concepts: np.ndarray | StackedRows  # float16 [N, K, D] (float32 when read from int8 shards)
     fingerprint: str
 
     def __len__(self) -> int:

@@ -32,10 +32,14 @@ SCALAR_COLUMNS = {
     "start_s": pa.float32(), "end_s": pa.float32(), "num_frames": pa.int32(),
 }
 # Fixed-size arrays are stored flat as FixedSizeList so loading is a reshape (of a memory-mapped buffer).
+# Features are int8 with one float16 scale per vector (a frame's or a concept's D values share it): half the
+# bytes of float16 (format 4; older shards hold float16 features and are read as they are). Per-vector scales
+# keep a row's codes independent of the others, so merging segments copies them without requantising drift.
 ARRAY_COLUMNS = {
-    "timestamps_s": pa.float32(), "frame_features": pa.float16(),
-    "visual_concepts": pa.float16(),
+    "timestamps_s": pa.float32(), "frame_features": pa.int8(),
+    "visual_concepts": pa.int8(),
 }
+SCALE_COLUMNS = {"frame_features": "frame_scales", "visual_concepts": "concept_scales"}
 # Read on demand (StackedRows over the memory map); the other columns are small and loaded.
 # Shards of format <= 2 also hold a "global_keys" column, now ignored: keys are derived (store/unit_keys.py).
 LAZY_COLUMNS = ("frame_features", "visual_concepts")
@@ -50,21 +54,52 @@ def _row_shapes(dims: IndexDims) -> dict[str, tuple[int, ...]]:
 
 def shard_schema(dims: IndexDims) -> pa.Schema:
     """Zero-shot indexes (K = 0) store no concepts column."""
+    shapes = _row_shapes(dims)
     arrays = [
-        (name, pa.list_(kind, int(np.prod(_row_shapes(dims)[name]))))
-        for name, kind in ARRAY_COLUMNS.items() if np.prod(_row_shapes(dims)[name])
+        (name, pa.list_(kind, int(np.prod(shapes[name]))))
+        for name, kind in ARRAY_COLUMNS.items() if np.prod(shapes[name])
     ]
-    return pa.schema([*SCALAR_COLUMNS.items(), *arrays, ("fingerprint", pa.string())])
+    scales = [
+        (SCALE_COLUMNS[name], pa.list_(pa.float16(), shapes[name][0]))
+        for name in SCALE_COLUMNS if np.prod(shapes[name])
+    ]
+    return pa.schema([*SCALAR_COLUMNS.items(), *arrays, *scales, ("fingerprint", pa.string())])
+
+
+def required_columns(dims: IndexDims) -> set[str]:
+    """The columns every shard has, whatever its format (older ones have float16 features and no scales)."""
+    return set(shard_schema(dims).names) - set(SCALE_COLUMNS.values())
+
+
+def quantize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """values ``[N, R, D]`` -> int8 codes ``[N, R, D]`` and float16 scales ``[N, R]`` (a vector = codes x its scale)."""
+    values = np.asarray(values, dtype=np.float32)
+    scales = (np.abs(values).max(axis=-1, initial=0.0) / 127.0).astype(np.float16)
+    divisor = np.where(scales > 0, scales, 1).astype(np.float32)[..., None]
+    codes = np.clip(np.rint(values / divisor), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+def as_stored(values: np.ndarray) -> np.ndarray:
+    """Features ``[N, R, D]`` as a shard returns them: quantised, then codes x scale (float32)."""
+    codes, scales = quantize(values)
+    return codes.astype(np.float32) * scales[..., None].astype(np.float32)
 
 
 def _record_batch(batch: UnitBatch, schema: pa.Schema) -> pa.RecordBatch:
     columns = {name: pa.array(getattr(batch, name), type=kind) for name, kind in SCALAR_COLUMNS.items()}
     for name, kind in ARRAY_COLUMNS.items():
-        if name in schema.names:
-            flat = np.ascontiguousarray(getattr(batch, name)).reshape(-1)  # StackedRows are read here
-            columns[name] = pa.FixedSizeListArray.from_arrays(
-                pa.array(flat, type=kind), schema.field(name).type.list_size
+        if name not in schema.names:
+            continue
+        values = np.ascontiguousarray(getattr(batch, name))  # StackedRows are read here
+        if name in SCALE_COLUMNS:
+            values, scales = quantize(values)
+            columns[SCALE_COLUMNS[name]] = pa.FixedSizeListArray.from_arrays(
+                pa.array(scales.reshape(-1), type=pa.float16()), scales.shape[1]
             )
+        columns[name] = pa.FixedSizeListArray.from_arrays(
+            pa.array(values.reshape(-1), type=kind), schema.field(name).type.list_size
+        )
     columns["fingerprint"] = pa.array(np.full(len(batch), batch.fingerprint, dtype=object), type=pa.string())
     return pa.RecordBatch.from_pydict(columns, schema=schema)
 
@@ -121,7 +156,11 @@ def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
             if int(np.prod(shape)) == 0:
                 data[name] = np.zeros((rows, *shape), np.float16)
             elif name in LAZY_COLUMNS:
-                data[name] = StackedRows(_chunk_views(table.column(name), shape))
+                scale = SCALE_COLUMNS[name]
+                scales: list[np.ndarray | None] | None = (
+                    list(_chunk_views(table.column(scale), shape[:1])) if scale in table.column_names else None
+                )
+                data[name] = StackedRows(_chunk_views(table.column(name), shape), scales=scales)
             else:
                 data[name] = (
                     table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape((rows, *shape))

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glscl_index.errors import IndexCorruptError, repair_hint
-from glscl_index.store.manifest import glscl_record, read_manifest, recorded_mode
+from glscl_index.store.catalog import read_generation_catalog
+from glscl_index.store.manifest import MANIFEST, Manifest, glscl_record, read_manifest, recorded_mode
 from glscl_index.store.schema import CatalogEntry
-from glscl_index.store.shards import read_catalog
 
 
 @dataclass
@@ -26,7 +26,14 @@ class IndexStats:
     generation: int
     fingerprint: str
     model: dict  # architecture, source, mode, embed_dim, num_queries, num_frames, max_words, score
-    faiss_type: str
+    faiss_type: str  # what was asked for: auto, flat or ivfpq
+    search_index: str  # what the candidates come from now: "flat" or "ivfpq (nprobe N)"
+    recall: float | None  # measured share of the exact key top 10 among the candidates (None: not measured yet)
+    recall_measured_at: int  # live units when it was measured
+    candidates: int  # candidates reranked per query by default
+    segments: int
+    disk_bytes: int  # every file of this generation
+    memory_bytes: int  # what a reader loads into memory for the candidates (codes and encoder)
     updated_at: float  # unix seconds of the last commit
     roots: list[str]
     units: int  # live units (videos up to a minute are one unit, longer ones one per segment)
@@ -38,9 +45,13 @@ class IndexStats:
     def to_dict(self, failures: bool = False) -> dict:
         document = {
             "index": self.root, "generation": self.generation, **self.model, "fingerprint": self.fingerprint,
-            "faiss_type": self.faiss_type, "updated_at": self.updated_at, "roots": self.roots,
+            "faiss_type": self.faiss_type, "search_index": self.search_index, "recall": self.recall,
+            "recall_measured_at": self.recall_measured_at, "candidates": self.candidates, "segments": self.segments,
+            "updated_at": self.updated_at, "roots": self.roots,
             "units": self.units, "videos": self.videos, "failed_files": self.failed_files,
-            "offline_files": self.offline_files,
+            "offline_files": self.offline_files, "disk_bytes": self.disk_bytes,
+            "disk_kb_per_unit": _per_unit_kb(self.disk_bytes, self.units), "memory_bytes": self.memory_bytes,
+            "memory_kb_per_unit": _per_unit_kb(self.memory_bytes, self.units),
         }
         if failures:
             document["failures"] = [{"path": f.path, "reason": f.reason} for f in self.failures]
@@ -51,14 +62,24 @@ def index_stats(root: str | Path) -> IndexStats:
     """Counts and the model of the committed generation at ``root`` (IndexNotFoundError when there is none)."""
     root = Path(root)
     manifest = read_manifest(root)
-    entries = _catalog(root, manifest.catalog)
+    entries = _catalog(root, manifest)
     failed = sorted((e for e in entries if e.status == "failed"), key=lambda e: e.path)
+    state = manifest.ann
+    searched = state.kind if state.kind == "ivfpq" else "flat"
+    sizes = _sizes(root, manifest)
     return IndexStats(
         root=str(root),
         generation=manifest.generation,
         fingerprint=manifest.fingerprint,
         model=describe_model(manifest.model_config, manifest.dims.dim, manifest.dims.concepts, manifest.dims.frames),
         faiss_type=manifest.faiss_type,
+        search_index=f"ivfpq (nprobe {state.nprobe})" if searched == "ivfpq" else "flat",
+        recall=state.recall if state.recall >= 0 else None,
+        recall_measured_at=state.tuned_units,
+        candidates=max(200, state.candidates_for(manifest.live_units)),
+        segments=len(manifest.shards),
+        disk_bytes=sum(sizes.values()) + _size(root / MANIFEST),
+        memory_bytes=sum(size for name, size in sizes.items() if _loaded_by_readers(name)),
         updated_at=manifest.updated_at,
         roots=list(manifest.roots),
         units=manifest.live_units,
@@ -88,10 +109,30 @@ def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: in
     }
 
 
-def _catalog(root: Path, name: str) -> list[CatalogEntry]:
-    if not name:
-        return []
+def _catalog(root: Path, manifest: Manifest) -> list[CatalogEntry]:
     try:
-        return read_catalog(root / name)
-    except FileNotFoundError:
+        return read_generation_catalog(root, manifest)
+    except FileNotFoundError as exc:
+        name = Path(exc.filename).name if exc.filename else manifest.catalog
         raise IndexCorruptError(f"the catalog {name} of {root} is missing{repair_hint(root)}") from None
+
+
+def _sizes(root: Path, manifest: Manifest) -> dict[str, int]:
+    """Bytes of each file the generation names (one stat each; a missing file counts 0: `glscl check` reports it)."""
+    return {name: _size(root / name) for name in manifest.files()}
+
+
+def _loaded_by_readers(name: str) -> bool:
+    """Codes and the encoder are read into memory; shards are memory-mapped, the catalog read on demand."""
+    return name.endswith(".codes.npy") or name.startswith("ann-")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _per_unit_kb(total: int, units: int) -> float:
+    return round(total / units / 1000, 2) if units else 0.0

@@ -1,23 +1,30 @@
 """Writing an index: stage units and catalog rows, then publish a new generation atomically.
 
-Commit order: new shard, catalog and FAISS files are written and fsynced first,
-then the manifest is replaced atomically (the commit point), then files that
-neither this generation nor the previous one names are deleted. A crash at any
-instant leaves the last published manifest and every file it names intact.
+A commit costs what it changes: it writes one new segment (a Parquet shard, its Arrow copy and
+its keys' codes, store/ann.py) for the units added, tombstones (the manifest's dead rows) for
+the units removed, a catalog delta (store/catalog.py) and the manifest. Now and then it also
+merges segments (store/merge_policy.py), trains the shared IVF-PQ encoder again as the collection
+grows (then every segment's codes are written again: a few hundred bytes per unit), and measures
+the search parameters on the collection's own keys (ann.tune).
+
+Commit order: every new file is written and fsynced first, then the manifest is replaced
+atomically (the commit point), then files that neither this generation nor the previous one
+names are deleted. A crash at any instant, merges included, leaves the last published manifest
+and every file it names intact; readers of an older generation keep their open files.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from glscl_index.errors import IndexCorruptError, IndexNotFoundError
-from glscl_index.store import faiss_index
+from glscl_index.store import ann_state
+from glscl_index.store.catalog import read_generation_catalog, should_fold, write_delta
 from glscl_index.store.lock import WriterLock, make_index_dirs
 from glscl_index.store.manifest import (
     FORMAT_VERSION,
@@ -28,19 +35,11 @@ from glscl_index.store.manifest import (
     read_previous_manifest,
     require_model,
 )
-from glscl_index.store.reader import load_units
+from glscl_index.store.merge_policy import MergePolicy
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
-from glscl_index.store.shards import (
-    SHARD_SUFFIX,
-    read_catalog,
-    read_shard,
-    write_catalog,
-    write_shard,
-)
-from glscl_index.store.unit_keys import UnitKeys
+from glscl_index.store.segment_codes import SegmentCoder
+from glscl_index.store.shards import SHARD_SUFFIX, read_shard, write_catalog, write_shard
 
-MAX_SHARDS = 16  # more than this and small shards are merged
-MAX_DEAD_FRACTION = 0.3  # a shard with more dead rows than this is rewritten
 MERGE_CHUNK = 16384  # rows copied at a time when merging shards (bounds the writer's memory)
 
 
@@ -53,6 +52,10 @@ class IndexWriter:
         self._staged: list[UnitBatch] = []
         self._dead_ids: set[str] = set()
         self._catalog_dirty = False
+        self._changed_paths: set[str] = set()  # catalog entries set since the last commit
+        self._removed_paths: set[str] = set()
+        self._coder = SegmentCoder(root)
+        self.policy = MergePolicy()
         self._video_ids: dict[str, np.ndarray] = {}
         self._previous: Manifest | None = None
         self._rebuild = False
@@ -72,12 +75,12 @@ class IndexWriter:
         a run that finds nothing to embed never loads one (``needs_model`` says when it must).
         """
         root = Path(root)
-        faiss_index.choose_type(0, 1, faiss_type)  # validate before taking the lock
+        faiss_type = ann_state.resolve_choice(faiss_type)  # validate before taking the lock
         if lock is None:
             lock = acquire_writer_lock(root)
         try:
             committed = _committed_manifest(root, rebuild)
-            entries = read_catalog(root / committed.catalog) if committed and committed.catalog and not rebuild else []
+            entries = read_generation_catalog(root, committed) if committed and not rebuild else []
             writer = cls(root, lock, committed, {e.path: e for e in entries})
             writer._previous = committed
             writer._rebuild = rebuild
@@ -153,6 +156,8 @@ class IndexWriter:
         for entry in entries:
             self._forget_path(entry.path)
             self.catalog[entry.path] = entry
+            self._changed_paths.add(entry.path)
+            self._removed_paths.discard(entry.path)
             if entry.status == "indexed":
                 self._paths_of_video().setdefault(entry.video_id, set()).add(entry.path)
             self._catalog_dirty = True
@@ -161,6 +166,8 @@ class IndexWriter:
         for path in paths:
             self._forget_path(path)
             if self.catalog.pop(path, None) is not None:
+                self._removed_paths.add(path)
+                self._changed_paths.discard(path)
                 self._catalog_dirty = True
 
     def video_paths(self, video_id: str) -> set[str]:
@@ -191,33 +198,25 @@ class IndexWriter:
 
     def commit(self) -> Manifest:
         """Publish generation + 1 durably; a no-op when nothing is staged."""
-        if self.manifest is None:
-            raise AssertionError("bind_model() before committing to a new index")
+        committed = self._bound_manifest()
         if not self.has_pending():
-            return self.manifest
-        generation = self.manifest.generation + 1
-        shards = [self._mark_dead(s) for s in self.manifest.shards]
-        keep, merge = self._compaction_split(shards)
-        if merge or self._staged:
-            name = f"shard-{generation:06d}-{uuid.uuid4().hex[:8]}{SHARD_SUFFIX}"
-            rows = write_shard(self.root / "shards" / name, self._new_shard_batches(merge), self.manifest.dims)
-            if rows:  # an empty file is left to garbage collection
-                keep.append(ShardRef(name, rows, []))
-        catalog_name = f"catalog-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
-        write_catalog(self.root / catalog_name, sorted(self.catalog.values(), key=lambda e: e.path))
-        manifest = replace(
-            self.manifest,
-            generation=generation,
-            shards=keep,
-            catalog=catalog_name,
-            faiss_file="",
-            format_version=FORMAT_VERSION,
-        )
-        manifest.faiss_file = self._write_faiss(manifest)
+            return committed
+        generation = committed.generation + 1
+        shards = [self._mark_dead(s) for s in committed.shards]
+        if self._staged:
+            shards += self._write_segment(generation, iter(self._staged), committed)
+        merge = self.policy.select(shards)
+        if merge:
+            merged = self._write_segment(generation, self._live_rows(merge, committed), committed)
+            shards = [s for s in shards if s not in merge] + merged
+        manifest = replace(committed, generation=generation, shards=shards, format_version=FORMAT_VERSION)
+        manifest.ann = self._coder.code(manifest)
+        self._write_catalog_changes(manifest, committed)
         publish_manifest(self.root, manifest, self._previous)
         self._collect_garbage(manifest, self._previous)
         self._previous, self.manifest = manifest, manifest
         self._staged, self._dead_ids, self._catalog_dirty = [], set(), False
+        self._changed_paths, self._removed_paths = set(), set()
         return manifest
 
     def _bound_manifest(self) -> Manifest:
@@ -226,48 +225,34 @@ class IndexWriter:
             raise AssertionError("bind_model() before committing to a new index")
         return self.manifest
 
-    def _new_shard_batches(self, merge: list[ShardRef]) -> Iterable[UnitBatch]:
-        """Live rows of the shards being merged, a chunk at a time, then the staged units."""
-        for shard in merge:
-            manifest = self._bound_manifest()
-            batch = read_shard(self.root / "shards" / shard.name, manifest.dims, manifest.fingerprint)
-            live = np.setdiff1d(np.arange(shard.rows), np.asarray(shard.dead, dtype=np.int64))
+    def _write_segment(self, generation: int, batches: Iterator[UnitBatch], committed: Manifest) -> list[ShardRef]:
+        """A new segment of ``batches``' rows ([] when there are none: the empty file is left to garbage collection)."""
+        name = f"shard-{generation:06d}-{uuid.uuid4().hex[:8]}{SHARD_SUFFIX}"
+        rows = write_shard(self.root / "shards" / name, batches, committed.dims)
+        return [ShardRef(name, rows, [])] if rows else []
+
+    def _live_rows(self, segments: list[ShardRef], committed: Manifest) -> Iterator[UnitBatch]:
+        """Live rows of the segments being merged, a chunk at a time."""
+        for segment in segments:
+            batch = read_shard(self.root / "shards" / segment.name, committed.dims, committed.fingerprint)
+            live = np.setdiff1d(np.arange(segment.rows), np.asarray(segment.dead, dtype=np.int64))
             for start in range(0, len(live), MERGE_CHUNK):
                 yield batch.take(live[start : start + MERGE_CHUNK])
-        yield from self._staged
 
-    def _write_faiss(self, manifest: Manifest) -> str:
-        """Build the FAISS index over the new generation's live keys (reader row order); its file name, "" if empty."""
-        committed = self._bound_manifest()
-        if (
-            committed.usable_faiss_file
-            and manifest.shards == committed.shards
-            and manifest.faiss_type == committed.faiss_type
-        ):
-            # Only the catalog changed (e.g. a scheduled run that found a new broken file):
-            # the same units, so the same index file serves the new generation.
-            return committed.faiss_file
-        keys = UnitKeys(load_units(self.root, manifest), manifest.dims)
-        if len(keys) == 0:
-            return ""
-        previous, kept_rows = self._previous_faiss(manifest)
-        index = faiss_index.build_index(keys, manifest.faiss_type, previous, kept_rows)
-        name = f"faiss-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.index"
-        faiss_index.write_index(index, self.root / name)
-        return name
-
-    def _previous_faiss(self, manifest: Manifest) -> tuple[faiss.Index | None, int]:
-        """The committed generation's index and how many of its rows lead the new row order unchanged
-        (all of them when shards were only appended, else 0: only its training is reusable)."""
-        committed = self._bound_manifest()
-        if not committed.usable_faiss_file:
-            return None, 0
-        try:
-            index = faiss.read_index(str(self.root / committed.usable_faiss_file))
-        except (RuntimeError, OSError):
-            return None, 0  # damaged or gone: the keys in the shards rebuild it
-        appended = manifest.shards[: len(committed.shards)] == committed.shards
-        return index, committed.live_units if appended else 0
+    def _write_catalog_changes(self, manifest: Manifest, committed: Manifest) -> None:
+        """A delta of the entries changed since the last commit, or a new base when the deltas grew too big."""
+        changed = [self.catalog[p] for p in self._changed_paths if p in self.catalog]
+        removed = sorted(self._removed_paths)
+        if not changed and not removed and committed.catalog:
+            return
+        name = f"catalog-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
+        if should_fold(committed, len(self.catalog), len(changed) + len(removed)):
+            write_catalog(self.root / name, sorted(self.catalog.values(), key=lambda e: e.path))
+            manifest.catalog, manifest.catalog_deltas, manifest.catalog_delta_rows = name, [], 0
+        else:
+            rows = write_delta(self.root / name, changed, removed)
+            manifest.catalog_deltas = [*committed.catalog_deltas, name]
+            manifest.catalog_delta_rows = committed.catalog_delta_rows + rows
 
     def _shard_video_ids(self, shard: ShardRef) -> np.ndarray:
         if shard.name not in self._video_ids:
@@ -281,21 +266,13 @@ class IndexWriter:
             return shard
         hits = np.flatnonzero(np.isin(self._shard_video_ids(shard), list(self._dead_ids)))
         dead = sorted(set(shard.dead) | set(hits.tolist()))
-        return ShardRef(shard.name, shard.rows, dead)
-
-    def _compaction_split(self, shards: list[ShardRef]) -> tuple[list[ShardRef], list[ShardRef]]:
-        merge = [s for s in shards if s.rows == 0 or len(s.dead) / s.rows > MAX_DEAD_FRACTION]
-        keep = [s for s in shards if s not in merge]
-        if len(keep) >= MAX_SHARDS:
-            keep.sort(key=lambda s: s.rows, reverse=True)
-            merge += keep[MAX_SHARDS // 2:]
-            keep = keep[: MAX_SHARDS // 2]
-        return keep, merge
+        return replace(shard, dead=dead)
 
     def _collect_garbage(self, current: Manifest, previous: Manifest | None) -> None:
         """Delete files named by neither the new nor the previous generation, and crashed writers' temp files."""
         wanted = current.files() | (previous.files() if previous else set())
         candidates = list(self.root.glob("catalog-*.parquet")) + list(self.root.glob("faiss-*.index"))
+        candidates += list(self.root.glob("ann-*.faiss"))
         candidates += list((self.root / "shards").glob("*"))
         candidates += list(self.root.glob("*.tmp"))
         for path in candidates:

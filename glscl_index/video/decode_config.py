@@ -6,10 +6,23 @@ show the defaults without importing the decoder.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
 from glscl_index.errors import InvalidOptionError
+
+# Sampled frames (224 px, 1 fps) one core decodes per second from 640x360 MPEG-4 clips at 30 fps: 100-160
+# measured by benchmarks/engine_throughput.py and index_throughput.py (docs/scale.md), the low end taken.
+# What `--workers auto` assumes of a core next to a GPU (1080p H.264 decodes slower: more workers, not fewer).
+DECODE_FRAMES_PER_CORE_S = 100.0
+
+
+def auto_decode_workers(cores: int, model_frames_per_s: float, decode_frames_per_core_s: float) -> int:
+    """Decoding workers that keep a GPU model fed: its rate over one core's, bounded by the cores but one (the
+    process that feeds the GPU and writes the index keeps one), at least 1."""
+    wanted = math.ceil(model_frames_per_s / max(decode_frames_per_core_s, 1e-9))
+    return max(1, min(wanted, cores - 1))
 
 
 def _default_workers() -> int:

@@ -29,10 +29,11 @@ def test_check_exit_codes_and_repair(tmp_path, monkeypatch, capsys):
     code, out, _ = glscl(monkeypatch, capsys, "check", "--index", str(root))
     assert code == 0 and out.startswith("ok:") and "deep check" in out
 
-    (root / manifest.faiss_file).unlink()
+    codes = f"shards/{manifest.shards[0].codes}"
+    (root / codes).unlink()
     code, out, err = glscl(monkeypatch, capsys, "check", "--index", str(root), "--quick")
     assert code == 6
-    assert out.splitlines() == [f"damaged: {manifest.faiss_file}: missing"]
+    assert out.splitlines() == [f"damaged: {codes}: missing"]
     assert err.strip() == f"glscl: error: {root}: 1 problem(s) found; run `glscl check --repair --index {root}`"
 
     code, out, _ = glscl(monkeypatch, capsys, "check", "--index", str(root), "--json")
@@ -42,7 +43,7 @@ def test_check_exit_codes_and_repair(tmp_path, monkeypatch, capsys):
     code, out, _ = glscl(monkeypatch, capsys, "check", "--index", str(root), "--repair", "--json")
     document = json.loads(out)
     assert code == 0 and document["healthy"] and document["generation"] == manifest.generation + 1
-    assert [p["path"] for p in document["found"]] == [manifest.faiss_file] and document["remaining"] == []
+    assert [p["path"] for p in document["found"]] == [codes] and document["remaining"] == []
 
     code, out, _ = glscl(monkeypatch, capsys, "check", "--index", str(root), "--repair")
     assert code == 0 and out.strip() == f"ok: {root}: nothing to repair"

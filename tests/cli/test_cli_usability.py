@@ -117,6 +117,10 @@ def test_info_reads_the_index_without_loading_a_model(indexed):
     assert (document["units"], document["videos"], document["failed_files"]) == (2, 2, len(broken))
     assert document["architecture"] == "tiny-clip" and document["mode"] == "trained"
     assert document["source"] == str((root / "ck").resolve())
+    assert document["search_index"] == "flat" and document["recall"] == 1.0 and document["segments"] >= 1
+    files = [p for p in (root / "index").rglob("*") if p.is_file() and p.name != "writer.lock"]
+    assert 0 < document["memory_bytes"] < document["disk_bytes"] <= sum(p.stat().st_size for p in files)
+    assert document["disk_kb_per_unit"] == round(document["disk_bytes"] / 2 / 1000, 2)
     shown = flat(table["stdout"])
     assert "units 2" in shown and "videos 2" in shown and f"failed_files {len(broken)}" in shown
     listed = flat(failures["stdout"])
@@ -182,6 +186,10 @@ BAD_INDEX_OPTIONS = [
     (["--commit-every", "0"], "--commit-every"),
     (["--timeout", "0"], "--timeout"),
     (["--memory-limit", "0"], "--memory-limit"),
+    (["--workers", "many"], "--workers must be a number or auto (got 'many')"),
+    (["--workers", "0"], "--workers must be at least 1"),
+    (["--engine", "spark"], "unknown --engine 'spark'; use one of local, ray"),
+    (["--ray-address", "auto"], "--ray-address needs --engine ray"),
 ]
 
 
@@ -202,6 +210,14 @@ def test_bad_index_options_exit_2_and_write_nothing(indexed, tmp_path):
     for n, (result, (options, fragment)) in enumerate(zip(run_in_process(*cases), BAD_INDEX_OPTIONS, strict=False)):
         one_line_error(result, fragment, code=2)
         assert not (tmp_path / f"index{n}").exists(), options
+
+
+def test_engine_ray_without_ray_names_the_extra(indexed, tmp_path):
+    root, _ = indexed
+    argv = ["index", str(root / "videos"), "--index", str(tmp_path / "index"), "--engine", "ray"]
+    [result] = run_in_process(argv, patch="import sys; sys.modules['ray'] = None")  # as if not installed
+    one_line_error(result, "pip install 'glscl[distributed]'", code=2)
+    assert not (tmp_path / "index").exists()
 
 
 def test_index_option_naming_a_file_or_a_read_only_folder(indexed, tmp_path):

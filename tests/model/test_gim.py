@@ -48,3 +48,20 @@ def test_temperature_sharpens():
     soft = frame_weights(sentence, frames, mask, tau=100.0)
     sharp = frame_weights(sentence, frames, mask, tau=0.1)
     assert sharp.max(-1).values.mean() > soft.max(-1).values.mean()
+
+
+def test_cosine_logits_match_a_reference_and_ignore_feature_norms():
+    # Reference: softmax over real frames of cos(e, v_t) / tau, computed by F.cosine_similarity.
+    sentence, frames, mask = _inputs()
+    weights = frame_weights(sentence, frames, mask, tau=0.1, logits="cosine")
+    cos = torch.nn.functional.cosine_similarity(sentence[:, None, None, :], frames[None], dim=-1)
+    expected = torch.softmax((cos / 0.1).masked_fill(~mask.unsqueeze(0), float("-inf")), dim=-1)
+    torch.testing.assert_close(weights, expected)
+    # Rescaling every feature changes the paper's dot-product weights, not the cosine ones.
+    scaled = frame_weights(sentence * 7, frames * 3, mask, tau=0.1, logits="cosine")
+    torch.testing.assert_close(scaled, weights)
+    assert not torch.allclose(
+        frame_weights(sentence * 7, frames * 3, mask, tau=3.0), frame_weights(sentence, frames, mask, tau=3.0)
+    )
+    sim, _ = global_similarity(sentence, frames, mask, tau=0.1, logits="cosine")
+    assert torch.isfinite(sim).all()

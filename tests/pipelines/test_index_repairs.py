@@ -27,10 +27,10 @@ def rerun(index, model, **kw):
     return run_index(IndexJobConfig(paths=[], index_dir=index, decode=DecodeConfig(workers=1)), model=model, **kw)
 
 
-def test_a_deleted_faiss_file_is_rebuilt_without_decoding(tmp_path, model):
+def test_deleted_search_codes_are_rebuilt_without_decoding(tmp_path, model):
     _, index = build(tmp_path, model)
     reader = IndexReader.open(index)
-    (index / reader.manifest.faiss_file).unlink()
+    (index / "shards" / reader.manifest.shards[0].codes).unlink()
     summary = rerun(index, model, decode_fn=must_not_decode)
     assert summary.repaired and summary.videos_embedded == 0
     repaired = IndexReader.open(index)

@@ -87,8 +87,8 @@ def test_missing_index_is_503(tmp_path):
 
 def test_damaged_index_is_503_with_the_repair_hint(served_index, tmp_path):
     index = served_index.copy(tmp_path / "index")
-    faiss_file = json.loads((index / "manifest.json").read_text())["faiss_file"]
-    (index / faiss_file).write_bytes(b"not a faiss index")
+    codes = json.loads((index / "manifest.json").read_text())["shards"][0]["codes"]
+    (index / "shards" / codes).write_bytes(b"not a codes file")
     response = client_for(index, tmp_path / "thumbs").get("/api/search", params={"q": "dog"})
     assert response.status_code == 503
     assert f"glscl check --repair --index {index}" in response.json()["error"]

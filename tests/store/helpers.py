@@ -3,6 +3,7 @@
 import numpy as np
 
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
+from glscl_index.store.shards import as_stored
 from glscl_index.store.writer import IndexWriter
 
 DIMS = IndexDims(frames=4, dim=16, concepts=3, key_dim=64)
@@ -33,9 +34,12 @@ def open_writer(root, **kw):
 
 
 def assert_batches_equal(a, b):
+    """Equal rows; features equal as stored (int8 codes x a float16 scale per vector, store/shards.py)."""
     for name in ("unit_id", "video_id", "path", "size", "mtime_ns", "content_hash", "segment_index", "start_s",
-                 "end_s", "num_frames", "timestamps_s", "frame_features", "visual_concepts"):
+                 "end_s", "num_frames", "timestamps_s"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    for name in ("frame_features", "visual_concepts"):
+        assert np.array_equal(as_stored(getattr(a, name)), as_stored(getattr(b, name))), name
 
 
 QUERIES = np.random.default_rng(5).standard_normal((6, DIMS.key_dim)).astype(np.float32)

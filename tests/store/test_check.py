@@ -52,19 +52,20 @@ def assert_repaired(root, kind, before):
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate"])
-def test_faiss_file_damage_is_rebuilt_from_the_shards(index, damage):
+def test_damaged_search_codes_are_written_again_from_the_shards(index, damage):
     root, manifest, before = index
-    faiss_file = root / manifest.faiss_file
+    codes = root / "shards" / manifest.shards[0].codes
     if damage == "delete":
-        faiss_file.unlink()
+        codes.unlink()
     else:
-        truncate(faiss_file)
+        truncate(codes)
     with pytest.raises(IndexCorruptError, match=f"run `glscl check --repair --index {root}`"):
         IndexReader.open(root)
     report = assert_repaired(root, check.FAISS_DAMAGED, before)
     after = read_manifest(root)
-    assert after.generation == manifest.generation + 1 and after.faiss_file != manifest.faiss_file
-    assert after.shards == manifest.shards and after.catalog == manifest.catalog
+    assert after.generation == manifest.generation + 1 and after.shards[0].codes == manifest.shards[0].codes
+    assert (root / "shards" / after.shards[0].codes).is_file()
+    assert [s.name for s in after.shards] == [s.name for s in manifest.shards] and after.catalog == manifest.catalog
     assert report.generation == after.generation
 
 
@@ -178,7 +179,7 @@ def test_healthy_repair_is_a_no_op_and_respects_the_lock(index):
     try:
         with pytest.raises(IndexLockedError):
             repair_index(root)
-        (root / manifest.faiss_file).unlink()
+        (root / "shards" / manifest.shards[0].codes).unlink()
         assert repair_index(root, lock_held=True).generation == manifest.generation + 1  # a writer holding the lock
     finally:
         lock.release()

@@ -1,0 +1,282 @@
+"""The index at scale (issue 11): commit cost, first-run I/O, search latency and agreement, memory, disk.
+
+Usage: .venv/bin/python benchmarks/index_scale.py [--units 10000 100000 1000000] [--keys clustered isotropic]
+       [--queries 30] [--exhaustive-queries 10] [--seed 0] [--skip-first-run] [--out DIR]
+
+For each key family (benchmarks/scale_keys.py: "clustered" like CLIP, "isotropic" the worst case) and
+each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight model:
+(b) first run: N one-unit videos written through the real IndexWriter with their catalog entries and a
+    commit every 100 videos, as `glscl index --commit-every 100` does: wall time (the time spent
+    generating the synthetic units excluded), bytes written (/proc/self/io write_bytes, the bytes this process
+    dirtied in the page cache: files later replaced count too), the final index size (every file
+    under the index directory) and written / size. --skip-first-run builds the index with a commit
+    every 100k units instead and prints no (b) figures.
+(c) search: --queries queries near random units of the index (scale_keys.KeyFamily.queries), warm
+    (the first 3 are run once before timing), ranked one at a time by Searcher.rank, text encoding
+    excluded: p50/p95 ms; and the mean top-10 agreement (overlap of the video ids) with exhaustive
+    exact scoring (SearchConfig(exhaustive=True)) over the first --exhaustive-queries of them.
+(d) the resident memory of a fresh process that opens the index and answers one query, above what it
+    held with the model loaded (search_quality_latency.reader_memory_mb), and disk per unit.
+(a) a nightly run, after (c): a new writer opens the N-unit index, adds 100 one-unit videos and
+    their catalog entries, and commits: open and commit wall time, bytes written by the commit
+    (write_bytes) and the size of the files the commit created or changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.scale_keys import FAMILIES, GENERATE_CHUNK, VIT_B32, KeyFamily
+from benchmarks.search_quality_latency import WARMUP_QUERIES, measure, reader_memory_mb
+from glscl_index.model.factory import create_random_model
+from glscl_index.search import SearchConfig, Searcher
+from glscl_index.store.reader import IndexReader
+from glscl_index.store.schema import CatalogEntry, UnitBatch
+from glscl_index.store.writer import IndexWriter
+
+THREADS = 2
+FIRST_RUN_COMMIT_EVERY = 100  # videos, `glscl index --commit-every` default
+BULK_COMMIT_EVERY = 100_000  # units per commit when the first run is skipped (as search_quality_latency builds)
+NIGHTLY_VIDEOS = 100
+FINGERPRINT = "synthetic"
+MB = 1 << 20
+
+
+@dataclass
+class Build:
+    seconds: float  # writing only (data generation excluded)
+    written: int  # bytes (write_bytes)
+    commits: int
+
+
+@dataclass
+class Nightly:
+    open_s: float
+    commit_s: float
+    written: int  # bytes (write_bytes) of the commit
+    files: int  # bytes of the files the commit created or changed
+
+
+def ann_description(reader: IndexReader) -> str:
+    """The store's candidate index as the manifest records it: kind, tuned nprobe and candidates, measured recall."""
+    state = reader.manifest.ann
+    probes = f" nprobe {state.nprobe}" if state.kind == "ivfpq" else ""
+    return (
+        f"{state.kind}{probes} cand {state.candidates_for(len(reader.units))} recall {state.recall:.3f} "
+        f"(at {state.tuned_units}); {len(reader.manifest.shards)} segments"
+    )
+
+
+def written_bytes() -> int:
+    """Bytes this process has caused to be written to storage so far (dirtied page-cache pages included)."""
+    with open("/proc/self/io") as io:
+        return int(dict(line.split(":") for line in io)["write_bytes"])
+
+
+def file_states(root: Path) -> dict[Path, tuple[int, int]]:
+    """(size, mtime ns) of every file under ``root``."""
+    stats = {f: f.stat() for f in root.rglob("*") if f.is_file()}
+    return {f: (st.st_size, st.st_mtime_ns) for f, st in stats.items()}
+
+
+def disk_bytes(root: Path) -> int:
+    return sum(size for size, _ in file_states(root).values())
+
+
+def catalog_entries(units: UnitBatch) -> list[CatalogEntry]:
+    """One indexed catalog entry per unit (every synthetic video is one unit)."""
+    now = time.time()
+    return [
+        CatalogEntry(path=str(path), size=int(size), mtime_ns=int(mtime), content_hash=str(digest),
+                     video_id=str(video), status="indexed", error="", units=1, indexed_at=now)
+        for path, size, mtime, digest, video in zip(
+            units.path, units.size, units.mtime_ns, units.content_hash, units.video_id, strict=True
+        )
+    ]
+
+
+def open_writer(root: Path, model_config: dict) -> IndexWriter:
+    return IndexWriter.open(root, fingerprint=FINGERPRINT, model_config=model_config, dims=VIT_B32)
+
+
+def build(root: Path, family: KeyFamily, commit_every: int, model_config: dict) -> Build:
+    """Stream the family's units into a new index at ``root``, committing every ``commit_every`` videos."""
+    written, start, commits, pending, generating = written_bytes(), time.perf_counter(), 0, 0, 0.0
+    chunks = family.chunks()
+    with open_writer(root, model_config) as writer:
+        while True:
+            drawn = time.perf_counter()
+            chunk = next(chunks, None)
+            generating += time.perf_counter() - drawn
+            if chunk is None:
+                break
+            first = 0
+            while first < len(chunk):
+                last = min(first + commit_every - pending, len(chunk))
+                videos = chunk.take(np.arange(first, last))
+                writer.add_units(videos)
+                writer.set_catalog_entries(catalog_entries(videos))
+                pending, first = pending + last - first, last
+                if pending == commit_every:
+                    writer.commit()
+                    commits, pending = commits + 1, 0
+        if pending:
+            writer.commit()
+            commits += 1
+    return Build(time.perf_counter() - start - generating, written_bytes() - written, commits)
+
+
+def nightly(root: Path, family: KeyFamily, model_config: dict) -> Nightly:
+    """A run that adds NIGHTLY_VIDEOS new one-unit videos to the index and commits once."""
+    videos = family.units(family.num_units, NIGHTLY_VIDEOS)
+    before = file_states(root)
+    start = time.perf_counter()
+    with open_writer(root, model_config) as writer:
+        opened = time.perf_counter()
+        writer.add_units(videos)
+        writer.set_catalog_entries(catalog_entries(videos))
+        written = written_bytes()
+        writer.commit()
+        committed = time.perf_counter()
+        written = written_bytes() - written
+    changed = sum(size for f, (size, mtime) in file_states(root).items() if before.get(f) != (size, mtime))
+    return Nightly(opened - start, committed - opened, written, changed)
+
+
+def search(root: Path, family: KeyFamily, model, queries: int, exhaustive_queries: int):
+    """(ANN description, warm latencies ms [queries], mean top-10 agreement with exhaustive scoring)."""
+    reader = IndexReader.open(root)
+    searcher = Searcher(reader, model)
+    text, keys, _ = family.queries(reader.units, queries, model.config.local_weight)
+    for q in range(min(WARMUP_QUERIES, queries)):
+        searcher.rank(text.rows(slice(q, q + 1)), keys[q : q + 1], SearchConfig(k=10))
+    latency_ms, hits = measure(searcher, text, keys, SearchConfig(k=10))
+    m = exhaustive_queries
+    exact = searcher.rank(text.rows(slice(0, m)), keys[:m], SearchConfig(k=10, exhaustive=True))
+    agreement = np.mean([
+        len(set(fast) & {h.video_id for h in slow}) / 10 for fast, slow in zip(hits[:m], exact, strict=True)
+    ])
+    return ann_description(reader), latency_ms, float(agreement), int8_effect(searcher, family, text, m)
+
+
+def int8_effect(searcher: Searcher, family: KeyFamily, text, queries: int) -> str:
+    """Scores of the first chunk's units from the index (int8 features) against their float16 originals:
+    largest |difference| over the queries, the scores' standard deviation, and top-10 agreement of the two."""
+    original = family.units(0, min(family.num_units, GENERATE_CHUNK))
+    reader = searcher.reader
+    row_of = {unit: row for row, unit in enumerate(reader.units.unit_id)}
+    rows = np.array([row_of[u] for u in original.unit_id])
+    stored = searcher._unit_tensors(rows)
+    frames = torch.from_numpy(np.asarray(original.frame_features, dtype=np.float32))
+    mask = torch.from_numpy(original.frame_mask())
+    concepts = torch.from_numpy(np.asarray(original.visual_concepts, dtype=np.float32))
+    gaps, spreads, agree = [], [], []
+    for q in range(queries):
+        exact = searcher._score_one(text, q, (frames, mask, concepts))[0]
+        quantised = searcher._score_one(text, q, stored)[0]
+        gaps.append(np.abs(exact - quantised).max())
+        spreads.append(exact.std())
+        agree.append(len(set(np.argsort(-exact)[:10]) & set(np.argsort(-quantised)[:10])) / 10)
+    return (
+        f"int8 vs float16 features on {len(rows)} units: max |score diff| {max(gaps):.5f} "
+        f"(score std {np.mean(spreads):.4f}), top-10 agreement {np.mean(agree):.3f}"
+    )
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    with open("/proc/cpuinfo") as info:
+        names = [line.split(":", 1)[1].strip() for line in info if line.startswith("model name")]
+    return f"{names[0] if names else model}; {os.cpu_count()} CPUs visible; {THREADS} threads (torch, faiss)"
+
+
+HEADER = (
+    f"{'keys':>9} {'units':>8} | {'(b) commits':>11} {'run s':>7} {'GB written':>10} {'index GB':>8} "
+    f"{'ratio':>6} | {'(c) p50 ms':>10} {'p95 ms':>7} {'top10 agree':>11} | {'(d) RSS MB':>10} {'anon MB':>7} "
+    f"{'disk KB/unit':>12} | {'(a) open s':>10} {'commit s':>8} {'MB written':>10} {'MB files':>8} | ann"
+)
+
+
+def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> Nightly:
+    family = KeyFamily(name, n, seed=args.seed, dims=VIT_B32, fingerprint=FINGERPRINT)
+    first_run = build(
+        root, family, BULK_COMMIT_EVERY if args.skip_first_run else FIRST_RUN_COMMIT_EVERY, model_config
+    )
+    size = disk_bytes(root)
+    rss_mb, anon_mb = reader_memory_mb(root)
+    ann, latency_ms, agreement, int8 = search(root, family, model, args.queries, args.exhaustive_queries)
+    late = nightly(root, family, model_config)
+    run = (
+        f"{'-':>11} {'-':>7} {'-':>10} {size / 1e9:>8.2f} {'-':>6}" if args.skip_first_run else
+        f"{first_run.commits:>11} {first_run.seconds:>7.0f} {first_run.written / 1e9:>10.2f} {size / 1e9:>8.2f} "
+        f"{first_run.written / size:>6.1f}"
+    )
+    print(
+        f"{name:>9} {n:>8} | {run} | {np.percentile(latency_ms, 50):>10.1f} "
+        f"{np.percentile(latency_ms, 95):>7.1f} {agreement:>11.3f} | {rss_mb:>10.0f} {anon_mb:>7.0f} "
+        f"{size / 1024 / n:>12.1f} | {late.open_s:>10.2f} {late.commit_s:>8.2f} {late.written / MB:>10.1f} "
+        f"{late.files / MB:>8.1f} | {ann}",
+        flush=True,
+    )
+    print(f"{'':>9} {n:>8} | {int8}", flush=True)
+    return late
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--keys", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    parser.add_argument("--queries", type=int, default=30)
+    parser.add_argument("--exhaustive-queries", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-first-run", action="store_true",
+                        help=f"build each index with a commit every {BULK_COMMIT_EVERY} units; no (b) figures")
+    parser.add_argument("--out", type=Path, help="keep the indexes here (DIR/KEYS-UNITS); default a removed tempdir")
+    args = parser.parse_args()
+    if args.exhaustive_queries > args.queries:
+        parser.error("--exhaustive-queries must be at most --queries")
+    torch.set_grad_enabled(False)
+    torch.set_num_threads(THREADS)
+    faiss.omp_set_num_threads(THREADS)
+    model = create_random_model("ViT-B-32", trained=True)
+    model_config = {"glscl": model.config.to_dict()}
+    out = args.out or Path(tempfile.mkdtemp(prefix="glscl-scale-"))
+    print(f"# {machine()}; GLSCL shapes D={VIT_B32.dim} T={VIT_B32.frames} K={VIT_B32.concepts}; "
+          f"{NIGHTLY_VIDEOS}-video commit (a) after search; index under {out}")
+    print(HEADER, flush=True)
+    commit_s: dict[str, list[float]] = {}
+    try:
+        for name in args.keys:
+            for n in args.units:
+                root = out / f"{name}-{n}"
+                if root.exists():
+                    sys.exit(f"{root} exists: give --out an empty or new directory")
+                late = run_one(root, name, n, args, model, model_config)
+                commit_s.setdefault(name, []).append(late.commit_s)
+                if args.out is None:
+                    shutil.rmtree(root)
+    finally:
+        if args.out is None:
+            shutil.rmtree(out, ignore_errors=True)
+    if len(args.units) > 1:
+        for name, seconds in commit_s.items():
+            print(f"(a) {name}: commit at {args.units[-1]} units / at {args.units[0]}: {seconds[-1] / seconds[0]:.1f}x")
+    print("command: .venv/bin/python benchmarks/index_scale.py " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Giving segments their keys' codes: training the shared encoder when due, coding, tuning (store/ann.py).
+
+Used by the writer at each commit and by ``glscl check --repair`` when codes are lost. Keys are
+derived from the rows (store/unit_keys.py), so torch is imported only when something must be coded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from glscl_index.errors import IndexCorruptError, repair_hint
+from glscl_index.store import ann, ann_state
+from glscl_index.store.manifest import Manifest, ShardRef
+from glscl_index.store.reader import live_physical_ids, load_units, segment_layout
+from glscl_index.store.shards import read_shard
+from glscl_index.store.unit_keys import UnitKeys
+
+KEY_CHUNK = 8192  # keys derived at a time when coding a segment or measuring recall
+
+
+class SegmentCoder:
+    """Codes the segments of one index folder; keeps the IVF-PQ encoder it last read or trained."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._encoder: tuple[str, faiss.Index] | None = None
+
+    def code(self, manifest: Manifest) -> ann_state.AnnState:
+        """Give every segment of ``manifest`` codes (training the encoder first when due); the tuned state.
+
+        Changes ``manifest.shards`` in place (their ``codes``).
+        """
+        state = manifest.ann
+        live = manifest.live_units
+        kind = ann_state.wanted_kind(manifest.faiss_type, live, manifest.dims.key_dim, state.kind)
+        if live and ann_state.needs_training(state, kind, live):
+            state = self._train(manifest, kind)
+        encoder = self._load_encoder(state)
+        manifest.shards = [
+            s if s.codes == ann.code_file_name(s.name, state) else self._write_codes(s, manifest, state, encoder)
+            for s in manifest.shards
+        ]
+        if ann_state.needs_tuning(state, live):
+            state = self._tune(replace(manifest, ann=state), encoder)
+        return state
+
+    def _train(self, manifest: Manifest, kind: str) -> ann_state.AnnState:
+        """A new encoder of ``kind`` for ``manifest``'s keys (IVF-PQ: trained on an even sample of them)."""
+        live = manifest.live_units
+        tag = f"{kind}{manifest.generation:06d}{uuid.uuid4().hex[:6]}"
+        if kind == ann_state.FLAT:
+            return ann_state.AnnState(kind=ann_state.FLAT, tag=tag, trained_units=live)
+        keys = UnitKeys(load_units(self.root, manifest), manifest.dims)
+        rows = np.linspace(0, live - 1, ann.training_rows(live)).astype(np.int64)
+        encoder = ann.train_encoder(keys[rows], live)
+        name = f"ann-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.faiss"
+        ann.write_encoder(self.root / name, encoder)
+        self._encoder = (name, encoder)
+        return ann_state.AnnState(kind=ann_state.IVFPQ, tag=tag, encoder=name, trained_units=live)
+
+    def _load_encoder(self, state: ann_state.AnnState) -> faiss.Index | None:
+        if state.kind != ann_state.IVFPQ:
+            return None
+        if self._encoder is None or self._encoder[0] != state.encoder:
+            try:
+                self._encoder = (state.encoder, ann.read_encoder(self.root / state.encoder))
+            except (OSError, RuntimeError) as exc:
+                raise IndexCorruptError(
+                    f"search encoder {state.encoder} cannot be read ({exc}){repair_hint(self.root)}"
+                ) from exc
+        return self._encoder[1]
+
+    def _write_codes(
+        self, segment: ShardRef, manifest: Manifest, state: ann_state.AnnState, encoder: faiss.Index | None
+    ) -> ShardRef:
+        """Code every row of ``segment``, dead ones too (the codes' row i is the segment's row i)."""
+        batch = read_shard(self.root / "shards" / segment.name, manifest.dims, manifest.fingerprint)
+        keys = UnitKeys(batch, manifest.dims)
+        codes = np.concatenate(
+            [ann.encode(keys[start : start + KEY_CHUNK], state, encoder) for start in range(0, len(keys), KEY_CHUNK)]
+        )
+        name = ann.code_file_name(segment.name, state)
+        ann.write_codes(self.root / "shards" / name, codes)
+        return replace(segment, codes=name)
+
+    def _tune(self, manifest: Manifest, encoder: faiss.Index | None) -> ann_state.AnnState:
+        """Measure the candidates' recall on a sample of the collection's own keys and pick nprobe and their count."""
+        units = load_units(self.root, manifest)
+        keys = UnitKeys(units, manifest.dims)
+        ids = live_physical_ids(manifest)
+        rng = np.random.default_rng(manifest.generation)
+        sample = np.sort(rng.choice(len(units), size=min(ann_state.TUNE_QUERIES, len(units)), replace=False))
+        queries = keys[sample]
+        chunks = ((ids[start : start + KEY_CHUNK], keys[start : start + KEY_CHUNK])
+                  for start in range(0, len(keys), KEY_CHUNK))
+        truth = ann.exact_neighbours(queries, ids[sample], chunks)
+        layout = segment_layout(manifest)
+        codes = [ann.read_codes(self.root / "shards" / s.codes) for s in manifest.shards]
+        index = ann.open_index(manifest.ann, encoder, codes, manifest.dims.key_dim, layout.dead)
+        tuning = ann.tune(index, queries, ids[sample], truth)
+        # The smallest count the tuner tries is the search's own default: record 0 ("the default") for it.
+        candidates = tuning.candidates if tuning.candidates > ann_state.CANDIDATE_LADDER[0] else 0
+        return replace(
+            manifest.ann, nprobe=tuning.nprobe, candidates=candidates, recall=round(tuning.recall, 4),
+            tuned_units=len(units), tune_queries=tuning.queries,
+        )
+

@@ -1,0 +1,198 @@
+"""The candidate index: codes per segment, the kind chosen by size, the tuner's recall on clustered and
+isotropic keys, tombstones, damage, and indexes written before segments had codes (formats 1-3)."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from glscl_index.errors import IndexCorruptError
+from glscl_index.store import ann_state, shards
+from glscl_index.store.manifest import FORMAT_VERSION, Manifest, ShardRef
+from glscl_index.store.reader import IndexReader
+from glscl_index.store.schema import CatalogEntry, IndexDims
+from glscl_index.store.unit_keys import UnitKeys
+from tests.store.helpers import DIMS, assert_batches_equal, make_batch, open_writer
+
+WIDE = IndexDims(frames=2, dim=64, concepts=0, key_dim=64)
+
+
+def keys_of(units, dims=DIMS):
+    return UnitKeys(units, dims)[:]
+
+
+def keyed_batch(keys, prefix, seed):
+    """Units whose derived keys are ``keys`` ``[n, 64]`` normalised (zero-shot keys are the mean frame)."""
+    batch = make_batch(len(keys), video_prefix=prefix, seed=seed, dims=WIDE)
+    batch.frame_features = np.repeat(keys[:, None, :], WIDE.frames, axis=1).astype(np.float16)
+    batch.num_frames = np.full(len(keys), WIDE.frames, np.int32)
+    return batch
+
+
+def clustered_keys(n, seed):
+    """Anisotropic, clustered keys: a shared mean direction, a power-law spectrum, 60 clusters of Zipf sizes."""
+    rng = np.random.default_rng(seed)
+    layout = np.random.default_rng(0)
+    scales = (np.arange(1, WIDE.dim + 1) ** -0.8).astype(np.float32)
+    centres = layout.standard_normal((60, WIDE.dim)).astype(np.float32) * scales * 3
+    sizes = 1.0 / np.arange(1, 61)
+    cluster = rng.choice(60, size=n, p=sizes / sizes.sum())
+    mean = np.zeros(WIDE.dim, np.float32)
+    mean[0] = 4.0
+    return mean + centres[cluster] + rng.standard_normal((n, WIDE.dim)).astype(np.float32) * scales
+
+
+def isotropic_keys(n, seed):
+    return np.random.default_rng(seed).standard_normal((n, WIDE.dim)).astype(np.float32)
+
+
+def held_out_recall(reader, queries):
+    """Recall of the exact key top 10 among the candidates the searcher would rerank, on queries the tuner never saw."""
+    keys = keys_of(reader.units, WIDE)
+    exact = np.argsort(-(queries @ keys.T), axis=1)[:, :10]
+    _, found = reader.search_keys(queries, max(200, reader.manifest.ann.candidates_for(len(reader.units))))
+    return np.mean([len(set(e) & set(f)) / 10 for e, f in zip(exact, found, strict=False)])
+
+
+def test_kind_follows_the_collection_size():
+    assert ann_state.wanted_kind("auto", 29_000, 4608) == "flat"  # trained ViT-B/32: 256 MiB of float16 keys
+    assert ann_state.wanted_kind("auto", 30_000, 4608) == "ivfpq"
+    assert ann_state.wanted_kind("auto", 260_000, 512) == "flat"  # zero-shot keys are 9x narrower
+    assert ann_state.wanted_kind("flat16", 10**7, 4608) == "flat"  # older names keep their meaning
+    assert ann_state.wanted_kind("ivfpq", 10, 64) == "ivfpq"
+    assert ann_state.wanted_kind("auto", 20_000, 4608, current="ivfpq") == "ivfpq"  # back to flat below half only
+    assert ann_state.wanted_kind("auto", 14_000, 4608, current="ivfpq") == "flat"
+    with pytest.raises(ValueError, match="unknown FAISS index type"):
+        ann_state.resolve_choice("lsh")
+    state = ann_state.AnnState(kind="ivfpq", trained_units=1000)
+    assert not ann_state.needs_training(state, "ivfpq", 8000) and ann_state.needs_training(state, "ivfpq", 8001)
+
+
+def test_codes_follow_segments_and_search_matches_brute_force_past_tombstones(tmp_path):
+    with open_writer(tmp_path) as writer:
+        for seed in range(3):
+            writer.add_units(make_batch(30, video_prefix=f"s{seed}-", seed=seed))
+            first = writer.commit()
+        writer.remove_videos(["s0-1", "s1-3", "s2-29"])
+        second = writer.commit()
+    assert all(s.codes and (tmp_path / "shards" / s.codes).is_file() for s in second.shards)
+    assert [s.codes for s in second.shards] == [s.codes for s in first.shards]  # deletes write no codes
+    reader = IndexReader.open(tmp_path)
+    assert len(reader.units) == 87 and not {"s0-1", "s1-3", "s2-29"} & set(reader.units.video_id)
+    queries = np.random.default_rng(9).standard_normal((5, DIMS.key_dim)).astype(np.float32)
+    _, rows = reader.search_keys(queries, 87)
+    flat_keys = keys_of(reader.units).astype(np.float16).astype(np.float32)  # what the flat index scans
+    expected = np.argsort(-(queries @ flat_keys.T), axis=1)
+    assert [set(r) for r in rows[:, :10]] == [set(e) for e in expected[:, :10]]
+    assert sorted(rows[0].tolist()) == list(range(87))  # every live row once, no dead one
+
+
+def test_tombstoned_rows_never_come_back(tmp_path):
+    """Removed units stay out through later commits, merges, a retrained encoder and a repair."""
+    with open_writer(tmp_path, dims=WIDE) as writer:
+        writer.add_units(keyed_batch(clustered_keys(300, 1), "a", 1))
+        writer.commit()
+        writer.remove_videos([f"a{i}" for i in range(0, 300, 3)])
+        writer.commit()
+        writer.policy = type(writer.policy)(segments_per_tier=2, floor_rows=1)
+        for seed in range(3):  # merges, one of them of the segment with tombstones
+            writer.add_units(keyed_batch(clustered_keys(50, 10 + seed), f"b{seed}-", seed))
+            writer.commit()
+    with open_writer(tmp_path, dims=WIDE, faiss_type="ivfpq") as writer:  # every segment coded again
+        writer.add_units(keyed_batch(clustered_keys(20, 30), "c", 3))
+        manifest = writer.commit()
+    assert manifest.ann.kind == "ivfpq"
+    reader = IndexReader.open(tmp_path)
+    gone = {f"a{i}" for i in range(0, 300, 3)}
+    assert not gone & set(reader.units.video_id) and len(reader.units) == 200 + 150 + 20
+    _, rows = reader.search_keys(keys_of(reader.units, WIDE)[:50], len(reader.units))
+    assert (rows < len(reader.units)).all() and not gone & set(reader.units.video_id[rows[rows >= 0]])
+
+
+@pytest.mark.parametrize("family", [clustered_keys, isotropic_keys])
+def test_the_tuner_reaches_its_recall_target(tmp_path, family):
+    """IVF-PQ forced on 4000 keys: the tuner's measured recall is >= 0.99, and so is the recall of its
+    setting on queries it never saw. Clustered keys get there with a fraction of the collection as candidates."""
+    with open_writer(tmp_path, dims=WIDE, faiss_type="ivfpq") as writer:
+        writer.add_units(keyed_batch(family(2500, 1), "a", 1))
+        writer.commit()
+        writer.add_units(keyed_batch(family(1500, 2), "b", 2))
+        manifest = writer.commit()
+    state = manifest.ann
+    assert state.kind == "ivfpq" and state.recall >= ann_state.RECALL_TARGET
+    assert state.tuned_units == 2500  # measured at the first commit, again once the collection doubles
+    reader = IndexReader.open(tmp_path)
+    queries = family(200, 99)
+    assert held_out_recall(reader, queries) >= 0.98  # 2000 held-out neighbours: a little sampling slack
+    if family is clustered_keys:
+        assert state.candidates <= 800 and state.nprobe < 63
+
+
+def test_missing_or_damaged_codes_are_a_clear_error(tmp_path):
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(10))
+        manifest = writer.commit()
+    path = tmp_path / "shards" / manifest.shards[0].codes
+    path.write_bytes(b"garbage")
+    with pytest.raises(IndexCorruptError, match="damaged.*glscl check --repair"):
+        IndexReader.open(tmp_path)
+    path.unlink()
+    with pytest.raises(IndexCorruptError, match=f"{manifest.shards[0].codes} named by the manifest is missing"):
+        IndexReader.open(tmp_path)
+
+
+def test_format_1_index_with_parquet_shard_is_read_and_upgraded(tmp_path):
+    """An index written before format 2 (Parquet shard with a stored key column, no FAISS file) is searched,
+    then extended by a writer, which codes its old segment."""
+    old = make_batch(12, video_prefix="old")
+    table = pa.Table.from_batches([shards._record_batch(old, shards.shard_schema(DIMS))])
+    stored_keys = np.random.default_rng(3).standard_normal(12 * DIMS.key_dim).astype(np.float32)
+    table = table.append_column("global_keys", pa.FixedSizeListArray.from_arrays(stored_keys, DIMS.key_dim))
+    (tmp_path / "shards").mkdir()
+    pq.write_table(table, tmp_path / "shards" / "shard-000001-a.parquet")
+    manifest = Manifest(
+        1, "fp", {"m": 1}, DIMS, "auto", [ShardRef("shard-000001-a.parquet", 12, [3])], "", format_version=1
+    )
+    (tmp_path / "manifest.json").write_text(manifest.to_json())
+    reader = IndexReader.open(tmp_path)
+    assert_batches_equal(reader.units, old.take(np.array([i for i in range(12) if i != 3])))
+    assert reader.search_keys(keys_of(old)[:1], 1)[1][0, 0] == 0
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(5, video_prefix="new", seed=1))
+        upgraded = writer.commit()
+    assert upgraded.format_version == FORMAT_VERSION and all(s.codes for s in upgraded.shards)
+    reader = IndexReader.open(tmp_path)
+    assert len(reader.units) == 16
+    _, rows = reader.search_keys(keys_of(reader.units), 1)
+    assert np.array_equal(rows[:, 0], np.arange(16))
+
+
+def test_format_3_index_opens_and_is_upgraded_at_the_next_commit(tmp_path):
+    """Format 3: one FAISS file per generation, no codes, one catalog file. Searched with derived keys, then
+    the next commit (even a catalog-only one) codes every segment and drops the old FAISS file."""
+    with open_writer(tmp_path) as writer:
+        writer.add_units(make_batch(20))
+        writer.set_catalog_entries([CatalogEntry("/videos/v0.mp4", 1000, 7, "hv0", "v0", "indexed", "", 1, 1.0)])
+        writer.commit()
+    document = json.loads((tmp_path / "manifest.json").read_text())
+    for shard in document["shards"]:
+        (tmp_path / "shards" / shard.pop("codes")).unlink()
+    for key in ("ann", "catalog_deltas", "catalog_delta_rows"):
+        document.pop(key)
+    document.update(format_version=3, faiss_file="faiss-000001-abc.index", faiss_type="flat16")
+    (tmp_path / "faiss-000001-abc.index").write_bytes(b"a format-3 FAISS file")
+    (tmp_path / "manifest.json").write_text(json.dumps(document))
+    reader = IndexReader.open(tmp_path)
+    _, rows = reader.search_keys(keys_of(reader.units), 1)
+    assert np.array_equal(rows[:, 0], np.arange(20)) and [e.path for e in reader.catalog] == ["/videos/v0.mp4"]
+    with open_writer(tmp_path) as writer:
+        writer.set_catalog_entries([CatalogEntry("/x.mp4", 0, 0, "", "", "failed", "empty file (0 bytes)", 0, 0.0)])
+        upgraded = writer.commit()
+    assert upgraded.format_version == FORMAT_VERSION and all(s.codes for s in upgraded.shards)
+    assert not (tmp_path / "faiss-000001-abc.index").exists()
+    reader = IndexReader.open(tmp_path)
+    assert sorted(e.path for e in reader.catalog) == ["/videos/v0.mp4", "/x.mp4"]
+    _, rows = reader.search_keys(keys_of(reader.units), 1)
+    assert np.array_equal(rows[:, 0], np.arange(20))
