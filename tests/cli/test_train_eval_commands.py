@@ -60,9 +60,10 @@ def test_eval_via_index_matches_in_memory(trained_run, dataset, tmp_path):
     report = json.loads(result.stdout)
     assert report["in_memory"]["queries"] == 8 and report["in_memory"]["videos"] == 4
     in_memory, indexed = report["in_memory"]["text_to_video"], report["via_index"]["text_to_video"]
-    # float16 storage may swap near-ties, never move a video far.
+    # int8 storage (scores move by up to ~1e-3) may swap near-ties of this barely trained model, never move a
+    # video far: a swap moves MnR by 1/8 here.
     assert indexed["R@5"] == in_memory["R@5"]
-    assert abs(indexed["MnR"] - in_memory["MnR"]) <= 0.25
+    assert abs(indexed["MnR"] - in_memory["MnR"]) <= 0.5
     assert set(report["in_memory"]["video_to_text"]) == {"R@1", "R@5", "R@10", "MdR", "MnR"}
 
 

@@ -27,6 +27,8 @@ else:
     pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install 'glscl[distributed]')")
 
 REPO = Path(__file__).resolve().parents[2]
+# A local Ray instance takes ~45 s to start and warm here: the whole module is out of the fast loop.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +137,6 @@ class InterruptAfterFirstCommit(IndexProgress):
             raise KeyboardInterrupt
 
 
-@pytest.mark.slow
 def test_interrupted_ray_run_then_rerun_completes_without_duplicates(tmp_path, local_ray, model):
     videos, index = tmp_path / "videos", tmp_path / "index"
     for i in range(6):

@@ -168,6 +168,7 @@ print("not killed")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["segment", "merge", "codes", "publish"])
 def test_sigkill_during_a_commit_or_a_merge_loses_nothing_committed(tmp_path, moment):
     committed = build(tmp_path, segments=2)
