@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tests.cli.helpers import run_glscl
+from tests.cli.test_cli_usability import one_line_error, run_in_process
 from tests.media import make_broken_files, make_clip
 from tests.tiny import TINY_ARCH
 
@@ -96,18 +97,22 @@ def assert_one_line_error(result, fragment):
 
 
 def test_search_errors(indexed, tmp_path):
+    """The five commands run one after another in one process (a process each would pay torch's import five times)."""
     root, _, broken = indexed
-    assert_one_line_error(run_glscl("search", "   ", "--index", str(root / "index")), "empty")
-    assert_one_line_error(run_glscl("search", "x", "--index", str(tmp_path / "none")), "no index")
-    other = run_glscl("checkpoint", "random", str(tmp_path / "other"), "--model", TINY_ARCH, "--zero-shot")
-    assert other.returncode == 0
-    assert_one_line_error(
-        run_glscl("search", "x", "--index", str(root / "index"), "--checkpoint", str(tmp_path / "other")), "--rebuild"
-    )
+    index = str(root / "index")
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "manifest.json").write_text("{not json")
-    assert_one_line_error(run_glscl("search", "x", "--index", str(damaged)), "damaged")
+    empty, missing, other, mismatch, garbled = run_in_process(
+        ["search", "   ", "--index", index],
+        ["search", "x", "--index", str(tmp_path / "none")],
+        ["checkpoint", "random", str(tmp_path / "other"), "--model", TINY_ARCH, "--zero-shot"],
+        ["search", "x", "--index", index, "--checkpoint", str(tmp_path / "other")],
+        ["search", "x", "--index", str(damaged)],
+    )
+    assert other["code"] == 0, other["stderr"]
+    for result, fragment in ((empty, "empty"), (missing, "no index"), (mismatch, "--rebuild"), (garbled, "damaged")):
+        one_line_error(result, fragment)
 
 
 def test_index_errors(tmp_path):
