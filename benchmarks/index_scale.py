@@ -1,7 +1,7 @@
 """The index at scale (issue 11): commit cost, first-run I/O, search latency and agreement, memory, disk.
 
 Usage: .venv/bin/python benchmarks/index_scale.py [--units 10000 100000 1000000] [--keys clustered isotropic]
-       [--queries 30] [--exhaustive-queries 10] [--seed 0] [--skip-first-run] [--out DIR]
+       [--queries 30] [--exhaustive-queries 10] [--seed 0] [--skip-first-run] [--out DIR [--reuse]]
 
 For each key family (benchmarks/scale_keys.py: "clustered" like CLIP, "isotropic" the worst case) and
 each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight model:
@@ -25,6 +25,7 @@ each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import shutil
@@ -213,15 +214,16 @@ HEADER = (
 
 def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> Nightly:
     family = KeyFamily(name, n, seed=args.seed, dims=VIT_B32, fingerprint=FINGERPRINT)
-    first_run = build(
-        root, family, BULK_COMMIT_EVERY if args.skip_first_run else FIRST_RUN_COMMIT_EVERY, model_config
-    )
+    if not args.reuse:
+        first_run = build(
+            root, family, BULK_COMMIT_EVERY if args.skip_first_run else FIRST_RUN_COMMIT_EVERY, model_config
+        )
     size = disk_bytes(root)
     rss_mb, anon_mb = reader_memory_mb(root)
     ann, latency_ms, agreement, int8 = search(root, family, model, args.queries, args.exhaustive_queries)
-    late = nightly(root, family, model_config)
+    late = Nightly(math.nan, math.nan, 0, 0) if args.reuse else nightly(root, family, model_config)
     run = (
-        f"{'-':>11} {'-':>7} {'-':>10} {size / 1e9:>8.2f} {'-':>6}" if args.skip_first_run else
+        f"{'-':>11} {'-':>7} {'-':>10} {size / 1e9:>8.2f} {'-':>6}" if args.skip_first_run or args.reuse else
         f"{first_run.commits:>11} {first_run.seconds:>7.0f} {first_run.written / 1e9:>10.2f} {size / 1e9:>8.2f} "
         f"{first_run.written / size:>6.1f}"
     )
@@ -246,9 +248,14 @@ def main() -> None:
     parser.add_argument("--skip-first-run", action="store_true",
                         help=f"build each index with a commit every {BULK_COMMIT_EVERY} units; no (b) figures")
     parser.add_argument("--out", type=Path, help="keep the indexes here (DIR/KEYS-UNITS); default a removed tempdir")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure (c) and (d) again on the indexes an earlier run kept under --out: no build, "
+                             "no (a) or (b)")
     args = parser.parse_args()
     if args.exhaustive_queries > args.queries:
         parser.error("--exhaustive-queries must be at most --queries")
+    if args.reuse and not args.out:
+        parser.error("--reuse needs --out, the folder an earlier run kept its indexes in")
     torch.set_grad_enabled(False)
     torch.set_num_threads(THREADS)
     faiss.omp_set_num_threads(THREADS)
@@ -263,8 +270,9 @@ def main() -> None:
         for name in args.keys:
             for n in args.units:
                 root = out / f"{name}-{n}"
-                if root.exists():
-                    sys.exit(f"{root} exists: give --out an empty or new directory")
+                if root.exists() != args.reuse:
+                    sys.exit(f"{root} exists: give --out an empty or new directory" if root.exists() else
+                             f"{root} is missing: --reuse measures the indexes an earlier run kept there")
                 late = run_one(root, name, n, args, model, model_config)
                 commit_s.setdefault(name, []).append(late.commit_s)
                 if args.out is None:

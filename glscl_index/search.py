@@ -105,11 +105,13 @@ class Searcher:
         num_queries = keys.shape[0]
         if num_units == 0:
             return [[] for _ in range(num_queries)]
-        if config.exhaustive:
+        tuned = self.reader.manifest.ann.candidates_for(num_units)
+        # The tuner found that only scoring every unit holds the agreement with exhaustive scoring on this
+        # collection (an explicit --candidates still chooses the two stages).
+        if config.exhaustive or (not config.candidates and tuned >= num_units):
             rows = np.broadcast_to(np.arange(num_units), (num_queries, num_units))
             scores, weights, globals_, locals_ = self._score_all(text)
         else:
-            tuned = self.reader.manifest.ann.candidates_for(num_units)
             _, rows = self.reader.search_keys(keys, config.candidate_count(tuned))
             scores, weights, globals_, locals_ = self._score_candidates(text, rows)
         ranked = []

@@ -46,9 +46,10 @@ def test_planted_match_is_rank_one_with_timestamps(tmp_path):
 
 @torch.no_grad()
 def test_two_stage_agrees_with_exhaustive(tmp_path):
-    """With every unit a candidate the rerank must equal exhaustive scoring exactly; with the default
-    N (200 of 600 units) on unstructured random features - the hardest case for the mean-pooled
-    key - most of the top 10 must still agree."""
+    """With every unit a candidate the rerank must equal exhaustive scoring exactly; with the default, on
+    unstructured random features (the hardest case for the mean-pooled key), the tuned candidate count keeps
+    the top 10 (docs/architecture.md §4: >= 0.99). The default 200 of 600 units agreed 0.74 before the tuner
+    measured the exact GLSCL top 10 instead of the keys'."""
     model = tiny_model()
     build_index(tmp_path, model, n=600, seed=3)
     searcher = Searcher(IndexReader.open(tmp_path), model)
@@ -65,7 +66,7 @@ def test_two_stage_agrees_with_exhaustive(tmp_path):
             for a, b in zip(default, exact, strict=False)
         ]
     )
-    assert overlap >= 0.7  # 0.75 with float16 features and float32 flat keys, 0.74 with int8 features (format 4)
+    assert overlap >= 0.99
 
 
 def test_empty_query_and_long_query(tmp_path):

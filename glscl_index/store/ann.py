@@ -12,11 +12,12 @@ A reader adds every segment's codes to one in-memory index (``open_index``) and 
 tombstoned rows with an ID selector, so a commit writes codes for its new rows only.
 
 The candidates only choose what the exact GLSCL rerank scores, so the tuner
-(``tune``) measures, on a sample of the collection's own keys, how many of each one's exact
-top-10 neighbours (float32 inner product of derived keys, itself excluded) are among the
-candidates, and picks the cheapest (nprobe, candidate count) that keeps that recall at or
-above RECALL_TARGET. Where no setting reaches it, the most thorough one is used and the
-measured recall is recorded, so `glscl info` says so.
+(``tune``) measures, for queries made from the collection's own units (text-like ones and
+the units themselves, store/tuning_queries.py), how many of each one's exact GLSCL top 10 are
+among the candidates, and picks the cheapest (nprobe, candidate count) that keeps that recall at or
+above RECALL_TARGET, costing each setting by its measured FAISS time and the measured time of
+scoring a candidate exactly. Where no setting reaches it, every unit is scored (exhaustive,
+exact): slower, never wrong.
 """
 
 from __future__ import annotations
@@ -37,9 +38,7 @@ from glscl_index.store.ann_state import (
     CANDIDATE_LADDER,
     FLAT,
     IVFPQ,
-    RERANK_SECONDS_PER_CANDIDATE,
     RETRAIN_GROWTH,
-    TRUTH_K,
     TUNE_TARGET,
     AnnState,
 )
@@ -197,59 +196,39 @@ class Tuning:
     queries: int
 
 
-def exact_neighbours(queries: np.ndarray, query_ids: np.ndarray, key_chunks, k: int = TRUTH_K) -> np.ndarray:
-    """The exact top-``k`` physical ids ``[S, k]`` of each query (its own id excluded) by float32 inner product.
+def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank_seconds: float) -> Tuning:
+    """The cheapest (nprobe, candidates) whose candidates hold >= TUNE_TARGET of the truth in every group.
 
-    ``key_chunks`` yields (physical ids ``[n]``, keys ``[n, G]``) covering the live collection once.
-    """
-    best_scores = np.full((len(queries), 0), -np.inf, np.float32)
-    best_ids = np.zeros((len(queries), 0), np.int64)
-    for ids, keys in key_chunks:
-        scores = queries @ np.asarray(keys, dtype=np.float32).T
-        scores[query_ids[:, None] == ids[None, :]] = -np.inf
-        scores = np.concatenate([best_scores, scores], axis=1)
-        every = np.concatenate([best_ids, np.broadcast_to(ids, (len(queries), len(ids)))], axis=1)
-        keep = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        best_scores = np.take_along_axis(scores, keep, axis=1)
-        best_ids = np.take_along_axis(every, keep, axis=1)
-    return np.where(np.isfinite(best_scores), best_ids, -1)  # fewer than k others: -1 pads
-
-
-def tune(index: SearchIndex, queries: np.ndarray, query_ids: np.ndarray, truth: np.ndarray) -> Tuning:
-    """The cheapest (nprobe, candidates) whose candidates hold >= TUNE_TARGET of ``truth`` ``[S, k]``.
-
-    Cost = measured FAISS seconds per query + candidates x RERANK_SECONDS_PER_CANDIDATE. Without a
-    setting that reaches the target, the one with the best recall (the most thorough) is returned.
+    ``groups``: (queries ``[S, G]``, their truth ``[S, k]`` physical ids) per kind of query. Cost = measured FAISS
+    seconds per query + candidates x ``rerank_seconds`` (the measured exact scoring of one candidate). Where no
+    setting reaches the target, the search must score every unit: candidates = the live count, which the
+    searcher runs as exhaustive scoring (exact, recall 1).
     """
     lists = faiss.extract_index_ivf(index.index).nlist if index.state.kind == IVFPQ else 1
     probes = sorted({min(lists, 2**i) for i in range(int(math.log2(lists)) + 2)})
+    queries = sum(len(q) for q, _ in groups)
     best: tuple[float, Tuning] | None = None
-    fallback = Tuning(lists, CANDIDATE_LADDER[0], -1.0, len(queries))
     for candidates in CANDIDATE_LADDER:
-        if candidates > index.live * 2 and candidates != CANDIDATE_LADDER[0]:
+        if candidates >= index.live and candidates != CANDIDATE_LADDER[0]:
             break
         for nprobe in probes:
             if best is not None and nprobe >= best[1].nprobe and candidates > best[1].candidates:
                 break  # a setting reached the target with fewer probes and candidates: only fewer probes can beat it
             started = time.perf_counter()
-            _, found = index.search(queries, candidates + 1, nprobe)
-            seconds = (time.perf_counter() - started) / len(queries)
-            recall = candidate_recall(found, query_ids, truth)
-            if recall > fallback.recall:
-                fallback = Tuning(nprobe, candidates, recall, len(queries))
+            recall = min(candidate_recall(index.search(q, candidates, nprobe)[1], truth) for q, truth in groups)
+            seconds = (time.perf_counter() - started) / queries
             if recall >= TUNE_TARGET:
-                cost = seconds + candidates * RERANK_SECONDS_PER_CANDIDATE
+                cost = seconds + candidates * rerank_seconds
                 if best is None or cost < best[0]:
-                    best = (cost, Tuning(nprobe, candidates, recall, len(queries)))
+                    best = (cost, Tuning(nprobe, candidates, recall, queries))
                 break
-    return best[1] if best is not None else fallback
+    return best[1] if best is not None else Tuning(lists, index.live, 1.0, queries)
 
 
-def candidate_recall(found: np.ndarray, query_ids: np.ndarray, truth: np.ndarray) -> float:
-    """Mean fraction of each query's ``truth`` ids (-1 pads) among its ``found`` ids (its own id not counted)."""
+def candidate_recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of each query's ``truth`` ids ``[S, k]`` (-1 pads) among its ``found`` ids ``[S, n]``."""
     real = truth >= 0
     if not real.any():
         return 1.0
-    found = np.where(found == query_ids[:, None], -2, found)
     hits = (truth[:, :, None] == found[:, None, :]).any(axis=2)
     return float(hits[real].mean())

@@ -24,10 +24,6 @@ TUNE_TARGET = 0.995
 TUNE_QUERIES = 100
 TRUTH_K = 10
 CANDIDATE_LADDER = (200, 400, 800, 1600, 3200, 6400, 12800, 25600)
-# Cost of reranking one candidate exactly (read its int8 features, GIM + sim2), in seconds: 0.07-0.14 ms
-# measured on the 2-core development machine (ViT-B/32 shapes, 800 to 1600 candidates); the tuner weighs it
-# against the measured FAISS time of each setting, so it buys probes rather than candidates.
-RERANK_SECONDS_PER_CANDIDATE = 100e-6
 
 @dataclass
 class AnnState:
@@ -38,8 +34,12 @@ class AnnState:
     encoder: str = ""  # trained, empty IVF-PQ index file ("" for flat)
     trained_units: int = 0  # live units when the encoder was trained
     nprobe: int = 0  # inverted lists visited per query (IVF-PQ)
-    candidates: int = 0  # candidates the rerank needs for the recall target (0: the search default)
-    recall: float = -1.0  # measured mean recall of the exact key top-10 among the candidates (-1: not measured)
+    # candidates the rerank needs for the recall target (0: the search default; the live count or more: every
+    # unit is scored, as no cheaper setting reached the target)
+    candidates: int = 0
+    # measured mean recall, among the candidates, of the exact GLSCL top 10 of text-like queries made from the
+    # collection (store/tuning_queries.py): the agreement of the search with exhaustive scoring (-1: not measured)
+    recall: float = -1.0
     tuned_units: int = 0  # live units when it was measured
     tune_queries: int = 0
 

@@ -116,11 +116,6 @@ def segment_layout(manifest: Manifest) -> SegmentLayout:
     return SegmentLayout(bases[:-1], dead, live_rows)
 
 
-def live_physical_ids(manifest: Manifest) -> np.ndarray:
-    """Physical ids of the live units ``[N]``, in the reader's row order."""
-    return np.flatnonzero(segment_layout(manifest).live_rows >= 0).astype(np.int64)
-
-
 def load_units(root: Path, manifest: Manifest) -> UnitBatch:
     """The live units of a generation, in manifest shard order then row order (the FAISS row order)."""
     shards = [

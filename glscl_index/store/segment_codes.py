@@ -6,9 +6,11 @@ derived from the rows (store/unit_keys.py), so torch is imported only when somet
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
@@ -16,11 +18,17 @@ import numpy as np
 from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store import ann, ann_state
 from glscl_index.store.manifest import Manifest, ShardRef
-from glscl_index.store.reader import live_physical_ids, load_units, segment_layout
+from glscl_index.store.reader import load_units, segment_layout
+from glscl_index.store.schema import UnitBatch
 from glscl_index.store.shards import read_shard
 from glscl_index.store.unit_keys import UnitKeys
 
-KEY_CHUNK = 8192  # keys derived at a time when coding a segment or measuring recall
+if TYPE_CHECKING:
+    from glscl_index.store import tuning_queries
+
+KEY_CHUNK = 8192  # keys derived at a time when coding a segment
+RERANK_PROBE = 800  # candidates scored to time the rerank (the tuned count is usually near this)
+RERANK_TRIES = 3
 
 
 class SegmentCoder:
@@ -89,20 +97,23 @@ class SegmentCoder:
         return replace(segment, codes=name)
 
     def _tune(self, manifest: Manifest, encoder: faiss.Index | None) -> ann_state.AnnState:
-        """Measure the candidates' recall on a sample of the collection's own keys and pick nprobe and their count."""
+        """Measure the candidates' recall of the exact GLSCL top 10 of queries made from the collection's units
+        (store/tuning_queries.py) and pick nprobe and their count."""
+        # torch is imported here, not with the store (as in store/unit_keys.py): a writer takes its lock first.
+        from glscl_index.store import tuning_queries
+
         units = load_units(self.root, manifest)
-        keys = UnitKeys(units, manifest.dims)
-        ids = live_physical_ids(manifest)
-        rng = np.random.default_rng(manifest.generation)
-        sample = np.sort(rng.choice(len(units), size=min(ann_state.TUNE_QUERIES, len(units)), replace=False))
-        queries = keys[sample]
-        chunks = ((ids[start : start + KEY_CHUNK], keys[start : start + KEY_CHUNK])
-                  for start in range(0, len(keys), KEY_CHUNK))
-        truth = ann.exact_neighbours(queries, ids[sample], chunks)
+        scoring = tuning_queries.Scoring.of(manifest.model_config)
         layout = segment_layout(manifest)
+        live_ids = np.flatnonzero(layout.live_rows >= 0).astype(np.int64)
+        sets = [
+            tuning_queries.make_queries(units, ann_state.TUNE_QUERIES, scoring, seed=manifest.generation, cosine=c)
+            for c in tuning_queries.QUERY_COSINES
+        ]
+        groups = [(q.keys, tuning_queries.exact_top(q, units, live_ids, scoring, ann_state.TRUTH_K)) for q in sets]
         codes = [ann.read_codes(self.root / "shards" / s.codes) for s in manifest.shards]
         index = ann.open_index(manifest.ann, encoder, codes, manifest.dims.key_dim, layout.dead)
-        tuning = ann.tune(index, queries, ids[sample], truth)
+        tuning = ann.tune(index, groups, rerank_seconds(sets[0], units, scoring))
         # The smallest count the tuner tries is the search's own default: record 0 ("the default") for it.
         candidates = tuning.candidates if tuning.candidates > ann_state.CANDIDATE_LADDER[0] else 0
         return replace(
@@ -110,3 +121,19 @@ class SegmentCoder:
             tuned_units=len(units), tune_queries=tuning.queries,
         )
 
+
+def rerank_seconds(queries: tuning_queries.TuningQueries, units: UnitBatch, scoring: tuning_queries.Scoring) -> float:
+    """Seconds to score one candidate exactly for one query (read its features, GIM, sim2), as the search does:
+    the best of RERANK_TRIES timings of RERANK_PROBE rows spread over the collection."""
+    from glscl_index.store import tuning_queries
+
+    rows = np.linspace(0, len(units) - 1, min(RERANK_PROBE, len(units))).astype(np.int64)
+    one = tuning_queries.TuningQueries(
+        queries.sentence[:1], None if queries.concepts is None else queries.concepts[:1], queries.keys[:1]
+    )
+    timings = []
+    for _ in range(RERANK_TRIES):
+        started = time.perf_counter()
+        tuning_queries.scores(one, units, rows, scoring)
+        timings.append(time.perf_counter() - started)
+    return min(timings) / len(rows)

@@ -15,55 +15,14 @@ import sys
 
 import pytest
 
-from tests.cli.helpers import REPO, run_glscl
+from glscl_index.model.spec import ModelSpec
+from glscl_index.video.decode_config import DecodeConfig
+from pipelines.index import IndexJobConfig, run_index
+from tests.cli.helpers import REPO, one_line_error, run_glscl, run_in_process
 from tests.media import make_broken_files, make_clip
 from tests.tiny import TINY_ARCH
 
 pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
-
-HEAVY = ("torch", "open_clip", "faiss", "pipelines.index", "fastapi", "uvicorn")
-
-# Runs each argv of CASES through cli.app.main and prints one JSON line: exit code, stdout, stderr,
-# and which heavy modules were imported by then. PATCH is Python run first (e.g. a monkeypatch).
-IN_PROCESS = """
-import contextlib, io, json, os, sys
-os.environ["COLUMNS"] = "200"
-exec(os.environ.get("GLSCL_TEST_PATCH", ""))
-from cli.app import main
-results = []
-for argv in json.loads(os.environ["GLSCL_TEST_CASES"]):
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    sys.argv = ["glscl", *argv]
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    results.append({"code": code, "stdout": out.getvalue(), "stderr": err.getvalue(),
-                    "heavy": [m for m in %r if m in sys.modules]})
-print(json.dumps(results))
-""" % (HEAVY,)
-
-
-def run_in_process(*cases: list[str], patch: str = "") -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
-           "GLSCL_TEST_CASES": json.dumps([list(c) for c in cases]), "GLSCL_TEST_PATCH": patch}
-    done = subprocess.run(
-        [sys.executable, "-c", IN_PROCESS], capture_output=True, text=True, env=env, cwd=REPO, timeout=600
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
-
-
-def one_line_error(result: dict, fragment: str, code: int | None = None) -> str:
-    """The single ``glscl: error:`` line of a failed run (asserting there is nothing else on stderr)."""
-    lines = [line for line in result["stderr"].splitlines() if line.strip()]
-    assert "Traceback" not in result["stderr"]
-    assert len(lines) == 1 and lines[0].startswith("glscl: error:"), result["stderr"]
-    assert fragment in lines[0], lines[0]
-    assert result["code"] != 0 and (code is None or result["code"] == code), (result["code"], lines[0])
-    return lines[0]
 
 
 def flat(text: str) -> str:
@@ -79,20 +38,13 @@ def indexed(tmp_path_factory):
     make_clip(videos / "red.mp4", color=(220, 20, 20))
     make_clip(videos / "green.mp4", color=(20, 220, 20))
     broken = [p for p in make_broken_files(videos / "broken").values() if p.suffix != ".m4a"]
-    made = run_glscl("checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64")
-    assert made.returncode == 0, made.stderr
-    result = run_glscl(
-        "index",
-        str(videos),
-        "--index",
-        str(root / "index"),
-        "--checkpoint",
-        str(root / "ck"),
-        "--workers",
-        "2",
-        "--json",
+    made, result = run_in_process(  # one interpreter for both commands
+        ["checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64"],
+        ["index", str(videos), "--index", str(root / "index"), "--checkpoint", str(root / "ck"), "--workers", "2",
+         "--json"],
     )
-    assert result.returncode == 0, result.stderr
+    assert made["code"] == 0, made["stderr"]
+    assert result["code"] == 0, result["stderr"]
     return root, broken
 
 
@@ -291,10 +243,9 @@ def test_checkpoint_messages(indexed, tmp_path):
     root, _ = indexed
     moved = tmp_path / "ck-before"
     shutil.copytree(root / "ck", moved)
-    built = run_glscl(
-        "index", str(root / "videos" / "red.mp4"), "--index", str(tmp_path / "index"), "--checkpoint", str(moved)
-    )
-    assert built.returncode == 0, built.stderr
+    # In this process (what `glscl index red.mp4 --checkpoint MOVED` writes; the CLI's index run is tested above).
+    run_index(IndexJobConfig(paths=[str(root / "videos" / "red.mp4")], index_dir=tmp_path / "index",
+                             model=ModelSpec(checkpoint=str(moved)), decode=DecodeConfig(workers=1)))
     moved.rename(tmp_path / "ck-after")
     search, config_file, random_weights = run_in_process(
         ["search", "red", "--index", str(tmp_path / "index")],

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from glscl_index.model.spec import ModelSpec
 from glscl_index.store.lock import WriterLock
 from glscl_index.store.reader import IndexReader
-from tests.cli.helpers import REPO, run_glscl
+from pipelines.index import IndexJobConfig, run_index
+from tests.cli.helpers import REPO, run_glscl, run_in_process
 from tests.media import make_clip
 
 pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
@@ -23,10 +25,12 @@ def library(tmp_path, tiny_checkpoint):
     make_clip(usb / "a.mp4", seconds=1, color=(30, 200, 30))
     make_clip(usb / "b.mp4", seconds=1, color=(30, 30, 200))
     index = tmp_path / "index"
-    made = run_glscl(
-        "index", str(home), str(usb), "--index", str(index), "--checkpoint", str(tiny_checkpoint), "--quiet"
+    # In this process: what `glscl index HOME USB --checkpoint CK` writes, without an interpreter start-up
+    # (the tests below run `glscl` on this index; the first run of the CLI is tested in test_index_search_commands).
+    run_index(
+        IndexJobConfig(paths=[str(home), str(usb)], index_dir=index, model=ModelSpec(checkpoint=str(tiny_checkpoint)))
     )
-    assert made.returncode == 0, made.stderr
+    assert len(IndexReader.open(index).units) == 3
     return home, usb, index
 
 
@@ -74,11 +78,13 @@ def test_no_paths_reindexes_the_roots_and_strict_flags_an_offline_one(library):
 
 def test_forget_is_explicit(library):
     home, usb, index = library
-    unknown = run_glscl("index", "--index", str(index), "--forget", str(home / "nope"))
-    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "not a root" in unknown.stderr
-    result = run_glscl("index", "--index", str(index), "--forget", str(usb), "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["forgotten"] == 2
+    unknown, result = run_in_process(  # one interpreter for both commands
+        ["index", "--index", str(index), "--forget", str(home / "nope")],
+        ["index", "--index", str(index), "--forget", str(usb), "--json"],
+    )
+    assert unknown["code"] == 2 and unknown["stderr"].count("\n") == 1 and "not a root" in unknown["stderr"]
+    assert result["code"] == 0, result["stderr"]
+    assert json.loads(result["stdout"])["forgotten"] == 2
     assert IndexReader.open(index).manifest.roots == [str(home)]
 
 

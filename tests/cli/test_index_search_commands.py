@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from tests.cli.helpers import run_glscl
-from tests.cli.test_cli_usability import one_line_error, run_in_process
+from tests.cli.helpers import one_line_error, run_glscl, run_in_process
 from tests.media import make_broken_files, make_clip
 from tests.tiny import TINY_ARCH
 
@@ -13,29 +12,33 @@ pytestmark = pytest.mark.slow  # every test runs `glscl` in subprocesses
 
 
 @pytest.fixture(scope="module")
-def indexed(tmp_path_factory):
+def runs(tmp_path_factory):
+    """`glscl checkpoint random`, `glscl index` and the searches of the tests below, one after another in one
+    interpreter (torch is imported once); each test checks its own command's result."""
     root = tmp_path_factory.mktemp("cli")
     videos = root / "videos"
     make_clip(videos / "red.mp4", color=(220, 20, 20))
     make_clip(videos / "green.mp4", color=(20, 220, 20))
     broken = make_broken_files(videos / "broken")
-    made = run_glscl("checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64")
-    assert made.returncode == 0, made.stderr
-    result = run_glscl(
-        "index",
-        str(videos),
-        "--index",
-        str(root / "index"),
-        "--checkpoint",
-        str(root / "ck"),
-        "--json",
-        "--workers",
-        "2",
+    index = str(root / "index")
+    made, result, as_json, paths_only, from_stdin = run_in_process(
+        ["checkpoint", "random", str(root / "ck"), "--model", TINY_ARCH, "--decoder-ffn", "64"],
+        ["index", str(videos), "--index", index, "--checkpoint", str(root / "ck"), "--json", "--workers", "2"],
+        ["search", "a red square", "--index", index, "--json", "-k", "5"],
+        ["search", "a red square", "--index", index, "--paths-only"],
+        ["search", "--queries", "-", "--index", index],
+        input="a red square\n\ngreen things\n",  # read by the one command given `--queries -`
     )
-    assert result.returncode == 0, result.stderr
+    assert made["code"] == 0, made["stderr"]
+    assert result["code"] == 0, result["stderr"]
+    return {"root": root, "broken": broken, "index": result, "search": (as_json, paths_only, from_stdin)}
+
+
+@pytest.fixture(scope="module")
+def indexed(runs):
     # Only files with a video extension are picked up from a folder.
-    broken_videos = [p for p in broken.values() if p.suffix in (".mp4", ".mkv", ".avi", ".mov", ".webm")]
-    return root, json.loads(result.stdout), len(broken_videos)
+    broken_videos = [p for p in runs["broken"].values() if p.suffix in (".mp4", ".mkv", ".avi", ".mov", ".webm")]
+    return runs["root"], json.loads(runs["index"]["stdout"]), len(broken_videos)
 
 
 def test_index_summary_json(indexed):
@@ -45,11 +48,10 @@ def test_index_summary_json(indexed):
     assert all(f["reason"] for f in summary["failures"])
 
 
-def test_search_json_schema_and_paths_only(indexed):
-    root, _, broken = indexed
-    result = run_glscl("search", "a red square", "--index", str(root / "index"), "--json", "-k", "5")
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+def test_search_json_schema_and_paths_only(runs):
+    result, paths, _ = runs["search"]  # `search "a red square" --json -k 5`, then the same with --paths-only
+    assert result["code"] == 0, result["stderr"]
+    document = json.loads(result["stdout"])
     assert set(document) == {"query", "truncated", "mode", "random_weights", "index", "generation", "results"}
     assert document["random_weights"] is True  # the tests' checkpoint is `glscl checkpoint random`
     assert document["mode"] == "trained" and len(document["results"]) == 2
@@ -68,17 +70,14 @@ def test_search_json_schema_and_paths_only(indexed):
     }
     assert hit["paths"] == [hit["path"]] and hit["offline"] is False
     assert set(hit["segment"]) == {"index", "start_s", "end_s"}
-    paths = run_glscl("search", "a red square", "--index", str(root / "index"), "--paths-only")
-    assert sorted(paths.stdout.split("\n")[:2]) == sorted(r["path"] for r in document["results"])
+    assert paths["code"] == 0, paths["stderr"]
+    assert sorted(paths["stdout"].split("\n")[:2]) == sorted(r["path"] for r in document["results"])
 
 
-def test_many_queries_from_stdin_give_json_lines(indexed):
-    root, _, broken = indexed
-    result = run_glscl(
-        "search", "--queries", "-", "--index", str(root / "index"), input="a red square\n\ngreen things\n"
-    )
-    assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+def test_many_queries_from_stdin_give_json_lines(runs):
+    *_, result = runs["search"]  # `search --queries -` given "a red square\n\ngreen things\n" on stdin
+    assert result["code"] == 0, result["stderr"]
+    lines = [json.loads(line) for line in result["stdout"].splitlines()]
     assert [line["query"] for line in lines] == ["a red square", "green things"]
 
 

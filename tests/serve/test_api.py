@@ -18,7 +18,6 @@ from glscl_index.serve import create_app
 from glscl_index.serve.security import check_bind
 from glscl_index.serve.thumbnails import ThumbnailCache
 from tests.cli.helpers import run_glscl
-from tests.conftest import TINY_ARCH
 from tests.media import make_clip
 from tests.serve.conftest import CODEC
 
@@ -95,10 +94,9 @@ def test_damaged_index_is_503_with_the_repair_hint(served_index, tmp_path):
 
 
 @pytest.mark.slow
-def test_index_of_another_model_is_409(served_index, tmp_path):
-    made = run_glscl("checkpoint", "random", str(tmp_path / "other"), "--model", TINY_ARCH, "--zero-shot")
-    assert made.returncode == 0, made.stderr
-    other = client_for(served_index.index, tmp_path / "thumbs", checkpoint=str(tmp_path / "other"))
+def test_index_of_another_model_is_409(served_index, tmp_path, tiny_zero_shot_checkpoint):
+    # What `glscl checkpoint random DIR --model TINY --zero-shot` writes (tests/conftest.py), without a subprocess.
+    other = client_for(served_index.index, tmp_path / "thumbs", checkpoint=str(tiny_zero_shot_checkpoint))
     response = other.get("/api/search", params={"q": "dog"})
     assert response.status_code == 409
     assert "--rebuild" in response.json()["error"]

@@ -86,13 +86,17 @@ def test_a_codec_the_browser_cannot_play_leaves_the_thumbnail_and_the_path(serve
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from tests.cli.helpers import run_glscl
+    from glscl_index.model.spec import ModelSpec
+    from glscl_index.video.decode_config import DecodeConfig
+    from pipelines.index import IndexJobConfig, run_index
     from tests.media import make_clip
 
     clip = make_clip(tmp_path / "videos" / "old camera.avi", codec="mpeg4", color=(200, 120, 40))
-    built = run_glscl("index", str(clip.parent), "--index", str(tmp_path / "index"),
-                      "--checkpoint", str(served_index.checkpoint), "--workers", "1")
-    assert built.returncode == 0, built.stderr
+    # In process: what `glscl index VIDEOS --checkpoint CK --workers 1` writes, without an interpreter start-up.
+    summary = run_index(IndexJobConfig(paths=[str(clip.parent)], index_dir=tmp_path / "index",
+                                       model=ModelSpec(checkpoint=str(served_index.checkpoint)),
+                                       decode=DecodeConfig(workers=1)))
+    assert summary.added == 1 and summary.failed == 0
     app = create_app(LiveIndex(tmp_path / "index"), ThumbnailCache(tmp_path / "thumbs"))
     with running_server(app) as base, headless_chromium() as driver:
         driver.get(base)

@@ -12,6 +12,7 @@ import pytest
 from glscl_index import Hit, open_index
 from glscl_index.search import SearchConfig
 from glscl_index.store.manifest import read_previous_manifest
+from pipelines.index import IndexJobConfig, run_index
 from tests.cli.helpers import REPO, run_glscl
 from tests.media import make_clip
 from tests.serve.conftest import CODEC
@@ -46,7 +47,8 @@ def test_open_index_follows_new_generations(served_index, tmp_path):
     # A search that still holds the first generation works after two more commits (neither the current
     # manifest nor the previous one names it any more: its files may go at any commit).
     make_clip(tmp_path / "more" / "grey.mp4", color=(128, 128, 128), codec=CODEC)
-    assert run_glscl("index", "--index", str(tmp_path / "index")).returncode == 0
+    # The second commit in this process (the first came from another one): what `glscl index --index INDEX` does.
+    run_index(IndexJobConfig(paths=[], index_dir=tmp_path / "index"))
     assert read_previous_manifest(tmp_path / "index").generation > first.generation
     (old,) = first.searcher.search(["a square"], SearchConfig(k=10))
     assert len(old.hits) == 3 and len(index.search("a square", k=10)) == 5

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from glscl_index.errors import IndexCorruptError
-from glscl_index.store import ann_state, shards
+from glscl_index.store import ann, ann_state, shards, tuning_queries
 from glscl_index.store.manifest import FORMAT_VERSION, Manifest, ShardRef
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
@@ -128,6 +128,36 @@ def test_the_tuner_reaches_its_recall_target(tmp_path, family):
     assert held_out_recall(reader, queries) >= 0.98  # 2000 held-out neighbours: a little sampling slack
     if family is clustered_keys:
         assert state.candidates <= 800 and state.nprobe < 63
+
+
+SHARP = IndexDims(frames=6, dim=32, concepts=0, key_dim=32)
+
+
+def unrelated_frames_batch(n, seed):
+    """Units of six unrelated random frames of norm 10 (a CLIP frame's): with tau = 3 the GIM weights are nearly
+    one-hot, so a unit's exact score follows its best frame while its key is the mean of all six."""
+    batch = make_batch(n, video_prefix="u", seed=seed, dims=SHARP)
+    frames = np.random.default_rng(seed).standard_normal((n, SHARP.frames, SHARP.dim)).astype(np.float32)
+    batch.frame_features = (10 * frames / np.linalg.norm(frames, axis=-1, keepdims=True)).astype(np.float16)
+    batch.num_frames = np.full(n, SHARP.frames, np.int32)
+    return batch
+
+
+def test_the_tuner_measures_the_exact_glscl_top_10_not_the_keys(tmp_path):
+    """Where the key does not predict the exact score, the tuner's truth is the GLSCL top 10 (attention pooling):
+    no cheap candidate count holds it, so the search scores every unit. Measured on the keys themselves, the
+    flat index has recall 1 with the default 200 candidates, which agree with exhaustive search on about half."""
+    with open_writer(tmp_path, dims=SHARP) as writer:
+        writer.add_units(unrelated_frames_batch(1500, 1))
+        state = writer.commit().ann
+    assert state.kind == "flat" and state.candidates_for(1500) >= 1500 and state.recall == 1.0
+    reader = IndexReader.open(tmp_path)
+    units = reader.units
+    scoring = tuning_queries.Scoring.of({})
+    held_out = tuning_queries.make_queries(units, 50, scoring, seed=123, cosine=0.3)
+    truth = tuning_queries.exact_top(held_out, units, np.arange(len(units)), scoring, 10)
+    _, default_candidates = reader.search_keys(held_out.keys, 200)
+    assert ann.candidate_recall(default_candidates, truth) < 0.9  # what the previous, key-space tuner accepted
 
 
 def test_missing_or_damaged_codes_are_a_clear_error(tmp_path):

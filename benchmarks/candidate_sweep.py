@@ -1,0 +1,81 @@
+"""Where the two-stage search loses the exact top 10: recall of the exact GLSCL top 10 among the candidates,
+for each (nprobe, candidate count), on an index that benchmarks/index_scale.py kept (--out).
+
+Usage: .venv/bin/python benchmarks/candidate_sweep.py DIR/clustered-100000 [--queries 60]
+
+Three kinds of query, each with its exact top 10 over every unit (GLSCL score, the index's model config):
+- "benchmark": scale_keys.KeyFamily.queries, the queries index_scale.py measures the agreement with;
+- "tuner 0.3" and "tuner 1.0": the tuner's own (store/tuning_queries.py) at each of its cosines, other seeds.
+It prints, per kind, the recall of the truth among the flat float32 keys' top n (what a perfect
+approximate index would give: the loss due to the key alone) and then among the IVF-PQ candidates for
+each nprobe and count (the loss due to the coarse lists and the PQ codes); and the largest key rank
+(0 = best) a truth unit has, so the candidates the key itself needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.scale_keys import KeyFamily
+from glscl_index.store import ann, tuning_queries
+from glscl_index.store.reader import IndexReader
+from glscl_index.store.unit_keys import UnitKeys
+
+COUNTS = (200, 400, 800, 1600, 3200, 6400)
+KEY_CHUNK = 20_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("index", type=Path, help="an index kept by index_scale.py --out (DIR/FAMILY-UNITS)")
+    parser.add_argument("--queries", type=int, default=60)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    family_name, units_text = args.index.name.rsplit("-", 1)
+    reader = IndexReader.open(args.index)
+    units = reader.units
+    scoring = tuning_queries.Scoring.of(reader.manifest.model_config)
+    family = KeyFamily(family_name, int(units_text))
+    text, keys, _ = family.queries(units, args.queries, scoring.local_weight)
+    kinds = {"benchmark": tuning_queries.TuningQueries(text.sentence, text.concepts, keys)}
+    for cosine in tuning_queries.QUERY_COSINES:
+        kinds[f"tuner {cosine}"] = tuning_queries.make_queries(units, args.queries, scoring, 10_000, cosine)
+    all_keys = UnitKeys(units, reader.manifest.dims)
+    rows = np.arange(len(units))
+    print(f"# {args.index}: {len(units)} units, {reader.manifest.ann.kind}, "
+          f"{reader.manifest.ann.nprobe} probes tuned, {args.queries} queries per kind")
+    for name, queries in kinds.items():
+        truth = tuning_queries.exact_top(queries, units, rows, scoring, 10)
+        key_scores = np.concatenate([
+            queries.keys @ all_keys[s : s + KEY_CHUNK].T for s in range(0, len(units), KEY_CHUNK)
+        ], axis=1)
+        order = np.argsort(-key_scores, axis=1)
+        rank = np.argsort(order, axis=1)
+        worst = np.take_along_axis(rank, truth, axis=1).max(axis=1)
+        flat = " ".join(f"{n}:{ann.candidate_recall(order[:, :n], truth):.3f}" for n in COUNTS)
+        print(f"{name:>10} exact keys  {flat}  | worst key rank of a truth unit: p50 {np.median(worst):.0f} "
+              f"p90 {np.percentile(worst, 90):.0f} max {worst.max()}")
+        if reader.manifest.ann.kind != "ivfpq":
+            continue
+        index = reader.key_index
+        lists = faiss.extract_index_ivf(index.index).nlist
+        for nprobe in sorted({min(lists, p) for p in (16, 32, 64, 128, 256, lists)}):
+            found = []
+            for n in COUNTS:
+                _, ids = index.search(queries.keys, n, nprobe)
+                live = np.where(ids >= 0, reader._live_rows[np.maximum(ids, 0)], -1)
+                found.append(f"{n}:{ann.candidate_recall(live, truth):.3f}")
+            print(f"{name:>10} nprobe {nprobe:>4} {' '.join(found)}", flush=True)
+    print("command: .venv/bin/python " + " ".join(sys.argv))
+
+
+if __name__ == "__main__":
+    main()
