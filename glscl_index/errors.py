@@ -104,3 +104,9 @@ class MissingExtraError(GLSCLError):
     """An option needs an optional dependency that is not installed (``--engine ray`` without Ray)."""
 
     exit_code = 2
+
+
+class ClusterUnavailableError(GLSCLError):
+    """The Ray cluster ``--ray-address`` names cannot be joined (none running there, refused, timed out)."""
+
+    exit_code = 2

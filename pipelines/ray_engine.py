@@ -29,7 +29,7 @@ import numpy as np
 
 from glscl_index.device import resolve_device
 from glscl_index.embedding import VideoEmbedder
-from glscl_index.errors import CorruptVideoError, DeviceError, MissingExtraError, first_line
+from glscl_index.errors import ClusterUnavailableError, CorruptVideoError, DeviceError, MissingExtraError, first_line
 from glscl_index.video.decode import DecodedUnit, DecodedVideo
 from glscl_index.video.decode_config import DecodeConfig
 from glscl_index.video.sample import SamplingConfig
@@ -188,7 +188,21 @@ def _connect(ray, address: str) -> bool:
     """Join the cluster ``address`` names ("" = $RAY_ADDRESS, else a new local instance); True if started here."""
     if ray.is_initialized():
         return False
-    ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
+    where = address or "$RAY_ADDRESS or a new local instance"
+    try:
+        ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
+    except ValueError as exc:
+        if "ray[client]" in str(exc):  # a ray:// address without the client extra
+            raise MissingExtraError(
+                f"--ray-address {address} needs Ray Client, which is not installed; "
+                "install it with: pip install 'ray[client]'"
+            ) from None
+        raise ClusterUnavailableError(f"cannot join the Ray cluster at {where}: {first_line(exc)}") from None
+    except (ConnectionError, RuntimeError, TimeoutError) as exc:
+        raise ClusterUnavailableError(
+            f"cannot join the Ray cluster at {where}: {first_line(exc)} "
+            "(start one with `ray start --head`, or leave out --ray-address for a local instance)"
+        ) from None
     return True
 
 

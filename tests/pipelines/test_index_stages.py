@@ -1,12 +1,15 @@
-"""The stage functions both engines share, and `--workers auto` on a machine without a GPU."""
+"""The stage functions both engines share, `--workers auto` on a machine without a GPU, and joining a Ray cluster."""
 
 import numpy as np
+import pytest
 import torch
 
 from glscl_index.embedding import VideoEmbedder
+from glscl_index.errors import ClusterUnavailableError, MissingExtraError
 from glscl_index.video.decode import DecodedUnit
 from pipelines.embed_job import auto_workers_for
 from pipelines.index_stages import embed_units
+from pipelines.ray_engine import _connect
 from tests.tiny import tiny_model
 
 
@@ -34,3 +37,29 @@ def test_embed_units_is_per_unit_whatever_the_batch():
 def test_auto_workers_on_cpu_keep_the_configured_count():
     embedder = VideoEmbedder(tiny_model(), torch.device("cpu"))
     assert auto_workers_for(embedder, 3) == 3
+
+
+class UnreachableRay:
+    """Stands for the ``ray`` module where ``ray.init`` fails the way it does for a bad --ray-address."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **kwargs):
+        raise self.error
+
+
+@pytest.mark.parametrize("error, kind, fragments", [
+    (ValueError("Ray Client requires pip package `ray[client]`. If you installed the minimal Ray, reinstall."),
+     MissingExtraError, ["--ray-address ray://head:10001 needs Ray Client", "pip install 'ray[client]'"]),
+    (ConnectionError("Could not find any running Ray instance. Please specify the one to connect to."),
+     ClusterUnavailableError, ["cannot join the Ray cluster at ray://head:10001", "ray start --head"]),
+])
+def test_a_ray_address_that_cannot_be_joined_is_a_one_line_error(error, kind, fragments):
+    with pytest.raises(kind) as raised:
+        _connect(UnreachableRay(error), "ray://head:10001")
+    message = str(raised.value)
+    assert "\n" not in message and all(f in message for f in fragments), message
