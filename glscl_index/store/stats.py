@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glscl_index.errors import IndexCorruptError, repair_hint
+from glscl_index.store.ann_state import AnnState
 from glscl_index.store.catalog import read_generation_catalog
 from glscl_index.store.manifest import MANIFEST, Manifest, glscl_record, read_manifest, recorded_mode
 from glscl_index.store.schema import CatalogEntry
@@ -27,8 +28,11 @@ class IndexStats:
     fingerprint: str
     model: dict  # architecture, source, mode, embed_dim, num_queries, num_frames, max_words, score
     faiss_type: str  # what was asked for: auto, flat or ivfpq
-    search_index: str  # what the candidates come from now: "flat" or "ivfpq (nprobe N)"
-    recall: float | None  # measured share of the exact key top 10 among the candidates (None: not measured yet)
+    # what the candidates come from now: "flat", "ivfpq (nprobe N)", or "exhaustive (...)" where the tuner found
+    # no candidate setting that holds the exact top 10, so the search scores every unit
+    search_index: str
+    # measured share of the exact GLSCL top 10 of the tuner's queries among the candidates (None: not measured yet)
+    recall: float | None
     recall_measured_at: int  # live units when it was measured
     candidates: int  # candidates reranked per query by default
     segments: int
@@ -73,7 +77,7 @@ def index_stats(root: str | Path) -> IndexStats:
         fingerprint=manifest.fingerprint,
         model=describe_model(manifest.model_config, manifest.dims.dim, manifest.dims.concepts, manifest.dims.frames),
         faiss_type=manifest.faiss_type,
-        search_index=f"ivfpq (nprobe {state.nprobe})" if searched == "ivfpq" else "flat",
+        search_index=_search_index(state, searched, manifest.live_units),
         recall=state.recall if state.recall >= 0 else None,
         recall_measured_at=state.tuned_units,
         candidates=max(200, state.candidates_for(manifest.live_units)),
@@ -88,6 +92,12 @@ def index_stats(root: str | Path) -> IndexStats:
         offline_files=sum(e.offline for e in entries),
         failures=[FailedFile(e.path, e.error) for e in failed],
     )
+
+
+def _search_index(state: AnnState, searched: str, live: int) -> str:
+    if state.candidates and state.candidates_for(live) >= live:
+        return "exhaustive (every unit scored: no cheaper candidate setting held the exact top 10)"
+    return f"ivfpq (nprobe {state.nprobe})" if searched == "ivfpq" else "flat"
 
 
 def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: int) -> dict:

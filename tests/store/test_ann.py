@@ -13,6 +13,7 @@ from glscl_index.store import ann, ann_state, shards, tuning_queries
 from glscl_index.store.manifest import FORMAT_VERSION, Manifest, ShardRef
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
+from glscl_index.store.stats import index_stats
 from glscl_index.store.unit_keys import UnitKeys
 from tests.store.helpers import DIMS, assert_batches_equal, make_batch, open_writer
 
@@ -151,6 +152,7 @@ def test_the_tuner_measures_the_exact_glscl_top_10_not_the_keys(tmp_path):
         writer.add_units(unrelated_frames_batch(1500, 1))
         state = writer.commit().ann
     assert state.kind == "flat" and state.candidates_for(1500) >= 1500 and state.recall == 1.0
+    assert index_stats(tmp_path).search_index.startswith("exhaustive")  # what `glscl info` says
     reader = IndexReader.open(tmp_path)
     units = reader.units
     scoring = tuning_queries.Scoring.of({})
