@@ -65,13 +65,11 @@ def main() -> None:
               f"p90 {np.percentile(worst, 90):.0f} max {worst.max()}")
         if reader.manifest.ann.kind != "ivfpq":
             continue
-        index = reader.key_index
-        lists = faiss.extract_index_ivf(index.index).nlist
+        lists = faiss.extract_index_ivf(reader.key_index.index).nlist
         for nprobe in sorted({min(lists, p) for p in (16, 32, 64, 128, 256, lists)}):
             found = []
             for n in COUNTS:
-                _, ids = index.search(queries.keys, n, nprobe)
-                live = np.where(ids >= 0, reader._live_rows[np.maximum(ids, 0)], -1)
+                _, live = reader.search_keys(queries.keys, n, nprobe)
                 found.append(f"{n}:{ann.candidate_recall(live, truth):.3f}")
             print(f"{name:>10} nprobe {nprobe:>4} {' '.join(found)}", flush=True)
     print("command: .venv/bin/python " + " ".join(sys.argv))

@@ -19,6 +19,7 @@ from glscl_index.model.keys import query_keys
 from glscl_index.model.score import glscl_score
 from glscl_index.store.manifest import require_model
 from glscl_index.store.reader import IndexReader
+from glscl_index.store.unit_keys import unit_tensors
 
 # Units scored per exact-scoring step in exhaustive mode (bounds memory: chunk x T x D floats).
 EXHAUSTIVE_CHUNK = 16384
@@ -126,17 +127,10 @@ class Searcher:
         return ranked
 
     def _unit_tensors(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """rows ``[V]`` -> frames ``[V, T, D]``, mask ``[V, T]``, concepts ``[V, K, D]``.
-
-        float32; only these rows are read.
-        """
-        units = self.reader.units
-        frames = torch.from_numpy(units.frame_features[rows]).to(self.device, torch.float32)
-        mask = torch.from_numpy(units.frame_mask(rows)).to(self.device)
-        concepts = None
-        if not self.model.zero_shot:
-            concepts = torch.from_numpy(units.visual_concepts[rows]).to(self.device, torch.float32)
-        return frames, mask, concepts
+        """rows ``[V]`` -> frames ``[V, T, D]``, mask ``[V, T]``, concepts ``[V, K, D]`` (None in zero-shot mode)
+        on the search device, float32; only these rows are read."""
+        frames, mask, concepts = unit_tensors(self.reader.units, rows)
+        return frames.to(self.device), mask.to(self.device), None if concepts is None else concepts.to(self.device)
 
     @torch.inference_mode()
     def _score_one(self, text: TextEmbedding, q: int, unit_tensors):

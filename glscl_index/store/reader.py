@@ -29,14 +29,14 @@ class IndexReader:
 
     def __init__(
         self, root: Path, manifest: Manifest, units: UnitBatch, catalog_files: list[BinaryIO] | None = None,
-        stored_index: ann.SearchIndex | None = None,
+        stored_index: ann.SearchIndex | None = None, layout: SegmentLayout | None = None,
     ):
         self.root = root
         self.manifest = manifest
         self.units = units
         self._catalog_files = catalog_files or []
         self._stored_index = stored_index
-        self._live_rows = segment_layout(manifest).live_rows
+        self._live_rows = (layout or segment_layout(manifest)).live_rows
 
     @cached_property
     def catalog(self) -> list[CatalogEntry]:
@@ -61,7 +61,9 @@ class IndexReader:
                 )
             try:
                 units = load_units(root, manifest)
-                return cls(root, manifest, units, _open_catalog(root, manifest), _load_index(root, manifest))
+                layout = segment_layout(manifest)
+                stored = _load_index(root, manifest, layout.dead)
+                return cls(root, manifest, units, _open_catalog(root, manifest), stored, layout)
             except FileNotFoundError as exc:
                 # A writer garbage-collected this generation's files after we read its manifest:
                 # a newer generation is published, so read again.
@@ -83,12 +85,14 @@ class IndexReader:
         codes = [ann.encode(keys[s : s + ann.ADD_CHUNK], state, None) for s in range(0, len(keys), ann.ADD_CHUNK)]
         return ann.open_index(state, None, codes, self.manifest.dims.key_dim, np.zeros(0, np.int64))
 
-    def search_keys(self, queries: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """queries float32 ``[Q, G]`` -> (scores ``[Q, n']``, rows ``[Q, n']`` into ``self.units``; -1 pads)."""
+    def search_keys(self, queries: np.ndarray, n: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """queries float32 ``[Q, G]`` -> (scores ``[Q, n']``, rows ``[Q, n']`` into ``self.units``; -1 pads).
+
+        ``nprobe`` overrides the tuned number of IVF lists visited (benchmarks sweep it)."""
         if len(self.units) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         index = self.key_index
-        scores, ids = index.search(queries, n)
+        scores, ids = index.search(queries, n, nprobe)
         if self._stored_index is None:
             return scores, ids  # built over the live rows themselves
         return scores, np.where(ids >= 0, self._live_rows[np.maximum(ids, 0)], -1)
@@ -150,7 +154,7 @@ def _stack_lazy(columns: list[StackedRows], lives: list[np.ndarray], empty: np.n
     return StackedRows(parts, np.concatenate(rows), scales=scales)
 
 
-def _load_index(root: Path, manifest: Manifest) -> ann.SearchIndex | None:
+def _load_index(root: Path, manifest: Manifest, dead: np.ndarray) -> ann.SearchIndex | None:
     """Every segment's codes in one index; None for an index whose segments have no codes yet (format <= 3)."""
     if not manifest.shards or not manifest.coded:
         return None
@@ -175,7 +179,7 @@ def _load_index(root: Path, manifest: Manifest) -> ann.SearchIndex | None:
                 f"{repair_hint(root)}"
             )
         codes.append(part)
-    return ann.open_index(manifest.ann, encoder, codes, manifest.dims.key_dim, segment_layout(manifest).dead)
+    return ann.open_index(manifest.ann, encoder, codes, manifest.dims.key_dim, dead)
 
 
 def _open_catalog(root: Path, manifest: Manifest) -> list[BinaryIO]:

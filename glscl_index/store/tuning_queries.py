@@ -31,9 +31,11 @@ from glscl_index.model.keys import query_keys
 from glscl_index.model.score import glscl_score
 from glscl_index.store.manifest import glscl_record
 from glscl_index.store.schema import UnitBatch
+from glscl_index.store.unit_keys import unit_tensors
 
-# Cosines of the queries with the units they are made from. A caption's CLIP text embedding has a cosine of
-# about 0.3 with its own video's (ViT-B/32), far lower than a video's with its nearest neighbours; 1 is the
+# Cosines of the queries with the units they are made from. 0.3: a caption's CLIP (ViT-B/32) text embedding
+# is commonly reported at about that cosine with its own image or video, far lower than a video's with its
+# nearest neighbours (a figure recalled, not measured here: no real weights are available offline); 1 is the
 # unit itself (a query by example). A setting must hold the agreement for both.
 QUERY_COSINES = (0.3, 1.0)
 SCORE_CHUNK = 8192  # units scored at a time (bounds the [Q, chunk, T] weights)
@@ -89,16 +91,6 @@ def _moved(direction: torch.Tensor, noise: torch.Tensor, cosine: float) -> torch
     across = noise - (noise * direction).sum(-1, keepdim=True) * direction
     across = F.normalize(across, dim=-1, eps=1e-12)
     return cosine * direction + math.sqrt(max(0.0, 1 - cosine**2)) * across
-
-
-def unit_tensors(units: UnitBatch, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """rows ``[V]`` -> frames ``[V, T, D]`` float32, mask ``[V, T]``, concepts ``[V, K, D]`` float32 (None: K = 0)."""
-    frames = torch.from_numpy(np.asarray(units.frame_features[rows], dtype=np.float32))
-    mask = torch.from_numpy(units.frame_mask(rows))
-    concepts = None
-    if units.visual_concepts.shape[1]:
-        concepts = torch.from_numpy(np.asarray(units.visual_concepts[rows], dtype=np.float32))
-    return frames, mask, concepts
 
 
 def scores(queries: TuningQueries, units: UnitBatch, rows: np.ndarray, scoring: Scoring) -> np.ndarray:

@@ -7,9 +7,14 @@ D * (1 + K) floats per unit (18 KB at ViT-B/32 shapes, half a row) to every shar
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from glscl_index.store.schema import IndexDims, UnitBatch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class UnitKeys:
@@ -31,17 +36,25 @@ class UnitKeys:
         rows = np.arange(len(self))[index]
         if np.ndim(rows) == 0:
             return self[rows[None]][0]
-        # torch is imported here, not with the store: a writer takes its lock and a run with nothing to
-        # embed finishes without paying torch's seconds of import time.
-        import torch
-
         from glscl_index.model.keys import video_keys
 
-        frames = torch.from_numpy(np.asarray(self.units.frame_features[rows], dtype=np.float32))
-        mask = torch.from_numpy(self.units.frame_mask(rows))
-        concepts = torch.from_numpy(np.asarray(self.units.visual_concepts[rows], dtype=np.float32))
-        return video_keys(frames, mask, concepts).numpy()
+        return video_keys(*unit_tensors(self.units, rows)).numpy()
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         everything = self[:]
         return everything if dtype is None else everything.astype(dtype)
+
+
+def unit_tensors(units: UnitBatch, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """rows ``[V]`` of ``units`` -> frames ``[V, T, D]`` float32, mask ``[V, T]``, concepts ``[V, K, D]`` float32 (None
+    when K = 0): torch tensors on the CPU; only these rows' features are read."""
+    # torch is imported here, not with the store: a writer takes its lock and a run with nothing to
+    # embed finishes without paying torch's seconds of import time.
+    import torch
+
+    frames = torch.from_numpy(np.asarray(units.frame_features[rows], dtype=np.float32))
+    mask = torch.from_numpy(units.frame_mask(rows))
+    concepts = None
+    if units.visual_concepts.shape[1]:
+        concepts = torch.from_numpy(np.asarray(units.visual_concepts[rows], dtype=np.float32))
+    return frames, mask, concepts

@@ -7,11 +7,12 @@ import torch
 
 from glscl_index.model.score import glscl_score
 from glscl_index.store import tuning_queries
+from glscl_index.store.unit_keys import unit_tensors
 from tests.store.helpers import DIMS, make_batch
 
 
 def mean_direction(units, rows):
-    frames, mask, _ = tuning_queries.unit_tensors(units, rows)
+    frames, mask, _ = unit_tensors(units, rows)
     unit_frames = torch.nn.functional.normalize(frames, dim=-1) * mask.unsqueeze(-1)
     return torch.nn.functional.normalize(unit_frames.sum(1), dim=-1)
 
@@ -41,7 +42,7 @@ def test_exact_top_is_the_glscl_top_10_over_every_unit_in_chunks(monkeypatch):
     monkeypatch.setattr(tuning_queries, "SCORE_CHUNK", 64)  # the running top 10 across chunks
     ids = np.arange(500) * 3 + 7  # physical ids differ from rows
     top = tuning_queries.exact_top(queries, units, ids, scoring, 10)
-    frames, mask, concepts = tuning_queries.unit_tensors(units, np.arange(500))
+    frames, mask, concepts = unit_tensors(units, np.arange(500))
     every = glscl_score(queries.sentence, frames, mask, queries.concepts, concepts, 0.5, 0.25).total.numpy()
     assert [set(t) for t in top] == [set(ids[r]) for r in np.argsort(-every, axis=1)[:, :10]]
 
