@@ -1,5 +1,5 @@
 """Where the two-stage search loses the exact top 10: recall of the exact GLSCL top 10 among the candidates,
-for each (nprobe, candidate count), on an index that benchmarks/index_scale.py kept (--out).
+for each (shortlist, candidate count), on an index that benchmarks/index_scale.py kept (--out).
 
 Usage: .venv/bin/python benchmarks/candidate_sweep.py DIR/clustered-100000 [--queries 60]
 
@@ -7,9 +7,9 @@ Three kinds of query, each with its exact top 10 over every unit (GLSCL score, t
 - "benchmark": scale_keys.KeyFamily.queries, the queries index_scale.py measures the agreement with;
 - "tuner 0.3" and "tuner 1.0": the tuner's own (store/tuning_queries.py) at each of its cosines, other seeds.
 It prints, per kind, the recall of the truth among the flat float32 keys' top n (what a perfect
-approximate index would give: the loss due to the key alone) and then among the IVF-PQ candidates for
-each nprobe and count (the loss due to the coarse lists and the PQ codes); and the largest key rank
-(0 = best) a truth unit has, so the candidates the key itself needs.
+approximate index would give: the loss due to the key alone) and then among the PQ-scan candidates for
+each shortlist and count (the loss due to the 4-bit scan codes and the 8-bit codes of 512 principal axes);
+and the largest key rank (0 = best) a truth unit has, so the candidates the key itself needs.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import faiss
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.scale_keys import KeyFamily
-from glscl_index.store import ann, tuning_queries
+from glscl_index.store import ann, ann_state, tuning_queries
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.unit_keys import UnitKeys
 
@@ -63,15 +62,12 @@ def main() -> None:
         flat = " ".join(f"{n}:{ann.candidate_recall(order[:, :n], truth):.3f}" for n in COUNTS)
         print(f"{name:>10} exact keys  {flat}  | worst key rank of a truth unit: p50 {np.median(worst):.0f} "
               f"p90 {np.percentile(worst, 90):.0f} max {worst.max()}")
-        if reader.manifest.ann.kind != "ivfpq":
+        if reader.manifest.ann.kind != "pqscan":
             continue
-        lists = faiss.extract_index_ivf(reader.key_index.index).nlist
-        for nprobe in sorted({min(lists, p) for p in (16, 32, 64, 128, 256, lists)}):
-            found = []
-            for n in COUNTS:
-                _, live = reader.search_keys(queries.keys, n, nprobe)
-                found.append(f"{n}:{ann.candidate_recall(live, truth):.3f}")
-            print(f"{name:>10} nprobe {nprobe:>4} {' '.join(found)}", flush=True)
+        for shortlist in [s for s in ann_state.SHORTLIST_LADDER if s < len(units)]:
+            _, live = reader.search_keys(queries.keys, min(shortlist, max(COUNTS)), shortlist)
+            found = " ".join(f"{n}:{ann.candidate_recall(live[:, :n], truth):.3f}" for n in COUNTS if n <= shortlist)
+            print(f"{name:>10} shortlist {shortlist:>6} {found}", flush=True)
     print("command: .venv/bin/python " + " ".join(sys.argv))
 
 

@@ -73,11 +73,12 @@ class Nightly:
 
 
 def ann_description(reader: IndexReader) -> str:
-    """The store's candidate index as the manifest records it: kind, tuned nprobe and candidates, measured recall."""
+    """The store's candidate index as the manifest records it: kind, tuned shortlist and candidates, measured recall."""
     state = reader.manifest.ann
-    probes = f" nprobe {state.nprobe}" if state.kind == "ivfpq" else ""
+    probes = f" shortlist {state.shortlist_for(len(reader.units))}" if state.kind == "pqscan" else ""
+    candidates = SearchConfig().candidate_count(state.candidates_for(len(reader.units)))
     return (
-        f"{state.kind}{probes} cand {state.candidates_for(len(reader.units))} recall {state.recall:.3f} "
+        f"{state.kind}{probes} cand {candidates} recall {state.recall:.3f} "
         f"(at {state.tuned_units}); {len(reader.manifest.shards)} segments"
     )
 

@@ -53,7 +53,8 @@ def index(
     faiss_type: str = typer.Option(
         "auto",
         "--faiss",
-        help="Candidate index: auto (flat while small, then IVF-PQ tuned to recall the exact top 10), flat or ivfpq.",
+        help="Candidate index: auto (flat while small, then a PQ scan tuned to recall the exact top 10), flat or "
+        "pqscan.",
     ),
     rebuild: bool = typer.Option(
         False,

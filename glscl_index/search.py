@@ -114,6 +114,7 @@ class Searcher:
             scores, weights, globals_, locals_ = self._score_all(text)
         else:
             _, rows = self.reader.search_keys(keys, config.candidate_count(tuned))
+            rows = np.sort(rows, axis=1)  # features are read fastest in row order (StackedRows)
             scores, weights, globals_, locals_ = self._score_candidates(text, rows)
         ranked = []
         for q in range(num_queries):

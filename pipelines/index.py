@@ -113,7 +113,7 @@ class IndexJobConfig:
             resolve_choice(self.faiss_type)
         except ValueError:
             raise InvalidOptionError(
-                f"unknown --faiss type {self.faiss_type!r}; use one of auto, flat, ivfpq"
+                f"unknown --faiss type {self.faiss_type!r}; use one of auto, flat, pqscan"
             ) from None
 
     def sampling(self, model: GLSCL) -> SamplingConfig:

@@ -5,25 +5,29 @@ Each segment stores its keys' codes (``shards/<segment>.<tag>.codes.npy``, uint8
 encoder the codes are in is named by the manifest (``AnnState``):
 - ``flat``: the code is the float16 key itself (C = 2 G bytes); search scans every key.
   Used while the collection's float16 keys stay under FLAT_MAX_BYTES, where a scan is fast.
-- ``ivfpq``: one IVF-PQ encoder (a coarse quantizer and product-quantiser codebooks,
-  trained on a sample of the collection's keys, stored once as ``ann-*.faiss``) shared by
-  every segment; the code is the list number plus G / 16 bytes.
-A reader adds every segment's codes to one in-memory index (``open_index``) and skips
-tombstoned rows with an ID selector, so a commit writes codes for its new rows only.
+- ``pqscan``: one encoder (``ScanEncoder``, trained on a sample of the collection's keys, stored
+  once as ``ann-*.npz``) shared by every segment. It projects a key on the top AXES principal axes
+  of the keys' second moment (not centred, so inner products are kept), and the code is a 4-bit
+  product-quantiser code of the first SCAN_AXES of them (64 bytes) followed by an 8-bit code of each
+  of the AXES (512 bytes). A search scans every unit's 4-bit code with faiss's SIMD fast scan,
+  scores its ``shortlist`` best by their 8-bit codes, and returns the best of those.
+There are no coarse lists: queries as far from the units as captions are from their videos fall between
+lists, and an inverted-file index lost their exact top 10 unless it visited a large part of its lists
+(docs/benchmarks.md). A reader adds every segment's codes to one in-memory index (``open_index``)
+and skips tombstoned rows, so a commit writes codes for its new rows only.
 
-The candidates only choose what the exact GLSCL rerank scores, so the tuner
-(``tune``) measures, for queries made from the collection's own units (text-like ones and
-the units themselves, store/tuning_queries.py), how many of each one's exact GLSCL top 10 are
-among the candidates, and picks the cheapest (nprobe, candidate count) that keeps that recall at or
-above RECALL_TARGET, costing each setting by its measured FAISS time and the measured time of
-scoring a candidate exactly. Where no setting reaches it, every unit is scored (exhaustive,
-exact): slower, never wrong.
+The candidates only choose what the exact GLSCL rerank scores, so the tuner (``tune``) measures, for
+queries made from the collection's own units (text-like ones and the units themselves,
+store/tuning_queries.py), how many of each one's exact GLSCL top 10 are among the candidates, and
+picks the cheapest (shortlist, candidate count) that keeps that recall at or above TUNE_TARGET,
+costing each setting by its measured search time and the measured time of scoring a candidate exactly.
+Where no setting reaches it, every unit is scored (exhaustive, exact): slower, never wrong.
 """
 
 from __future__ import annotations
 
-import math
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,64 +39,80 @@ import numpy as np
 
 from glscl_index.atomic import atomic_write
 from glscl_index.store.ann_state import (
+    AXES,
     CANDIDATE_LADDER,
     FLAT,
-    IVFPQ,
-    RETRAIN_GROWTH,
+    SCAN_AXES,
+    SHORTLIST_LADDER,
     TUNE_TARGET,
     AnnState,
 )
+from glscl_index.store.schema import StackedRows
 
-TRAIN_POINTS_PER_LIST = 64
-MIN_TRAIN_POINTS = 10_000  # PQ's 256 centroids per sub-quantizer want >= 39 x 256 points
-MAX_TRAIN_POINTS = 100_000
+SCAN_BITS = 4  # faiss's fast scan takes 4-bit codes only
+TRAIN_ROWS = 50_000  # keys sampled to train the encoder
+AXES_ROWS = 20_000  # of which the second moment is estimated from (G x G from M rows: M G^2 flops)
+RANGE_MARGIN = 0.05  # the 8-bit range is widened by this fraction each side for units coded after training
 ADD_CHUNK = 32768  # keys encoded at a time (bounds the float32 copy)
 PARALLEL_MIN_ROWS = 4096  # fewer keys than this are encoded on one thread
 
 
-def inverted_lists(num_units: int) -> int:
-    """IVF list count: ~sqrt(N) / 2, at least 1. Fewer lists than the usual 4 sqrt(N) keep the
-    assignment cost (lists x G per key) affordable on CPU at G = 4608; the tuner picks nprobe."""
-    return max(1, int(math.sqrt(num_units) / 2))
+@dataclass
+class ScanEncoder:
+    """Keys ``[N, G]`` -> codes uint8 ``[N, scan_bytes + A]``: 4-bit PQ of the first SCAN_AXES projections, then
+    one byte per projection on the A axes."""
+
+    axes: np.ndarray  # float32 [G, A]: the top principal axes of the keys' second moment
+    pq: faiss.IndexPQ  # 4-bit product quantiser of the first ``pq.d`` projections (trained, empty)
+    low: np.ndarray  # float32 [A]: each projection's 8-bit range start
+    step: np.ndarray  # float32 [A]: its 8-bit step
+
+    @property
+    def scan_bytes(self) -> int:
+        return int(self.pq.sa_code_size())
+
+    @property
+    def code_size(self) -> int:
+        return self.scan_bytes + self.axes.shape[1]
+
+    def project(self, keys: np.ndarray) -> np.ndarray:
+        """keys ``[N, G]`` -> projections float32 ``[N, A]``."""
+        return np.ascontiguousarray(keys, dtype=np.float32) @ self.axes
+
+    def encode(self, keys: np.ndarray) -> np.ndarray:
+        projected = self.project(keys)
+        scan = self.pq.sa_encode(np.ascontiguousarray(projected[:, : self.pq.d]))
+        fine = np.clip(np.rint((projected - self.low) / self.step), 0, 255).astype(np.uint8)
+        return np.concatenate([scan, fine], axis=1)
 
 
-def _pq_subvector(key_dim: int) -> int:
-    """Dimensions per PQ sub-quantizer (one byte each): 16 where the width allows."""
-    return next(width for width in (16, 8, 4, 2, 1) if key_dim % width == 0)
-
-
-def train_encoder(sample: np.ndarray, num_units: int) -> faiss.Index:
-    """A trained, empty IVF-PQ index for keys like ``sample`` ``[M, G]`` float32, sized for ``num_units``.
-
-    Lists are sized for the collection it will grow to before the next training (RETRAIN_GROWTH).
-    """
+def train_encoder(sample: np.ndarray) -> ScanEncoder:
+    """A pqscan encoder for keys like ``sample`` ``[M, G]`` float32."""
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
     key_dim = sample.shape[1]
-    lists = min(inverted_lists(num_units * RETRAIN_GROWTH // 2), max(1, len(sample) // 39))
-    index = faiss.index_factory(
-        key_dim, f"IVF{lists},PQ{key_dim // _pq_subvector(key_dim)}", faiss.METRIC_INNER_PRODUCT
-    )
-    # Polysemous training reorders the codes for Hamming-distance filtering, which is not used here;
-    # it is faiss's default and takes ten times longer than the training itself.
-    ivfpq: Any = faiss.downcast_index(index)  # faiss's Python types do not know the subclasses' fields
-    ivfpq.do_polysemous_training = False
-    index.train(np.ascontiguousarray(sample, dtype=np.float32))
-    return index
+    moment_rows = sample[np.linspace(0, len(sample) - 1, min(len(sample), AXES_ROWS)).astype(np.int64)]
+    moment = (moment_rows.T @ moment_rows).astype(np.float64) / len(moment_rows)
+    _, vectors = np.linalg.eigh(moment)  # ascending eigenvalues
+    axes = np.ascontiguousarray(vectors[:, ::-1][:, : min(AXES, key_dim)], dtype=np.float32)
+    projected = sample @ axes
+    scan_dims = min(SCAN_AXES, axes.shape[1]) // 2 * 2  # keys are D (1 + K) >= 2 wide
+    pq = faiss.IndexPQ(scan_dims, scan_dims // 2, SCAN_BITS, faiss.METRIC_INNER_PRODUCT)
+    pq.train(np.ascontiguousarray(projected[:, :scan_dims]))
+    low, high = projected.min(axis=0), projected.max(axis=0)
+    margin = RANGE_MARGIN * (high - low)
+    low, high = low - margin, high + margin
+    step = np.where(high > low, (high - low) / 255, 1.0).astype(np.float32)
+    return ScanEncoder(axes, pq, low.astype(np.float32), step)
 
 
-def training_rows(num_units: int, lists_hint: int | None = None) -> int:
-    """How many keys to train an encoder on: 64 per list, at least 10k, at most 100k and N."""
-    lists = lists_hint or inverted_lists(num_units * RETRAIN_GROWTH // 2)
-    return min(num_units, min(MAX_TRAIN_POINTS, max(TRAIN_POINTS_PER_LIST * lists, MIN_TRAIN_POINTS)))
-
-
-def encode(keys: np.ndarray, state: AnnState, encoder: faiss.Index | None) -> np.ndarray:
+def encode(keys: np.ndarray, state: AnnState, encoder: ScanEncoder | None) -> np.ndarray:
     """keys ``[N, G]`` -> codes uint8 ``[N, C]`` in ``state``'s encoder."""
     if state.kind == FLAT:
         return np.ascontiguousarray(keys, dtype=np.float16).view(np.uint8).reshape(len(keys), -1)
     if encoder is None:
-        raise AssertionError("an IVF-PQ state needs its encoder")
+        raise AssertionError("a pqscan state needs its encoder")
     with _threads_for(len(keys)):
-        return encoder.sa_encode(np.ascontiguousarray(keys, dtype=np.float32))
+        return encoder.encode(keys)
 
 
 @contextmanager
@@ -122,52 +142,96 @@ def write_codes(path: Path, codes: np.ndarray) -> None:
 
 
 def read_codes(path: Path) -> np.ndarray:
-    """The codes of one segment (memory-mapped: they are copied once into the search index)."""
+    """The codes of one segment (memory-mapped: the scan part is copied into the search index, the rest is read
+    for the shortlisted rows only)."""
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
-def write_encoder(path: Path, encoder: faiss.Index) -> None:
+def write_encoder(path: Path, encoder: ScanEncoder) -> None:
     with atomic_write(path) as tmp:
-        faiss.write_index(encoder, str(tmp))
+        with open(tmp, "wb") as sink:
+            np.savez(
+                sink, axes=encoder.axes, low=encoder.low, step=encoder.step, pq=faiss.serialize_index(encoder.pq)
+            )
 
 
-def read_encoder(path: Path) -> faiss.Index:
-    """Raises FileNotFoundError, or RuntimeError when faiss cannot read it."""
+def read_encoder(path: Path) -> ScanEncoder:
+    """Raises FileNotFoundError, or ValueError when the file is not a whole encoder."""
     if not path.is_file():
         raise FileNotFoundError(2, "encoder file is missing", str(path))
-    return faiss.read_index(str(path))
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in ("axes", "low", "step", "pq")}
+        pq = faiss.deserialize_index(arrays["pq"])  # already the concrete class; downcasting it again frees it
+    except (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:  # numpy's, faiss's
+        raise ValueError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'damaged'}") from exc
+    axes, low, step = arrays["axes"], arrays["low"], arrays["step"]
+    width = (axes.shape[1],) if axes.ndim == 2 else None
+    if not isinstance(pq, faiss.IndexPQ) or low.shape != width or step.shape != width or pq.d > axes.shape[1]:
+        raise ValueError("the encoder's parts do not fit together")
+    return ScanEncoder(axes, pq, low, step)
 
 
 class SearchIndex:
-    """Every segment's codes in one FAISS index; rows are physical ids (segment base + row), dead ones skipped.
+    """Every segment's codes; rows are physical ids (segment base + row), dead ones skipped.
 
     ``search`` returns physical ids; the reader maps them to its live rows.
     """
 
-    def __init__(self, index: faiss.Index, state: AnnState, dead: np.ndarray):
-        self.index = index
+    def __init__(
+        self, index: Any, state: AnnState, dead: np.ndarray, encoder: ScanEncoder | None = None,
+        fine: StackedRows | None = None,
+    ):
+        self.index = index  # flat: fp16 scalar-quantizer index; pqscan: PQ fast-scan index
         self.state = state
-        self._inner = faiss.IDSelectorBatch(np.ascontiguousarray(dead, dtype=np.int64)) if len(dead) else None
-        self._selector = faiss.IDSelectorNot(self._inner) if self._inner is not None else None
-        self.live = index.ntotal - len(dead)
+        self.encoder = encoder
+        self.fine = fine  # pqscan: the 8-bit codes [physical, A], read for shortlisted rows only
+        self.dead = np.ascontiguousarray(dead, dtype=np.int64)
+        self.alive = np.ones(index.ntotal, bool)
+        self.alive[self.dead] = False
+        self.live = index.ntotal - len(self.dead)
+        inner = faiss.IDSelectorBatch(self.dead) if len(self.dead) else None
+        self._keep = (inner, faiss.IDSelectorNot(inner)) if inner is not None else None
 
     @property
     def ntotal(self) -> int:
         return self.index.ntotal
 
-    def search(self, queries: np.ndarray, n: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """queries ``[Q, G]`` -> (scores ``[Q, n']``, physical ids ``[Q, n']``), best first; -1 ids pad."""
+    def search(self, queries: np.ndarray, n: int, shortlist: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """queries ``[Q, G]`` -> (scores ``[Q, n']``, physical ids ``[Q, n']``), best first; -1 ids pad.
+
+        pqscan: the best ``shortlist`` units by their 4-bit codes (at least ``n``; default the tuned count), then the
+        best ``n`` of those by their 8-bit codes."""
         n = max(1, min(n, self.live))
-        params: Any = faiss.SearchParametersIVF() if self.state.kind == IVFPQ else faiss.SearchParameters()
-        if self.state.kind == IVFPQ:
-            params.nprobe = nprobe or self.state.nprobe or 1
-        if self._selector is not None:
-            params.sel = self._selector
-        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), n, params=params)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.state.kind == FLAT:
+            params = faiss.SearchParameters()
+            if self._keep is not None:
+                params.sel = self._keep[1]
+            return self.index.search(queries, n, params=params)
+        return self._scan(queries, n, max(n, shortlist or self.state.shortlist_for(self.live) or SHORTLIST_LADDER[-1]))
+
+    def _scan(self, queries: np.ndarray, n: int, shortlist: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.encoder is None or self.fine is None:
+            raise AssertionError("a pqscan index needs its encoder and 8-bit codes")
+        projected = self.encoder.project(queries)
+        # The fast scan takes no ID selector: ask for as many more as there are dead rows, and drop those.
+        wanted = min(self.ntotal, min(shortlist, self.live) + len(self.dead))
+        _, found = self.index.search(np.ascontiguousarray(projected[:, : self.encoder.pq.d]), wanted)
+        scores = np.full((len(queries), n), -np.inf, np.float32)
+        ids = np.full((len(queries), n), -1, np.int64)
+        for q in range(len(queries)):  # one query's shortlist at a time: [shortlist, A] bytes each
+            rows = found[q][found[q] >= 0]
+            rows = np.sort(rows[self.alive[rows]][:shortlist])  # ascending: the memory-mapped codes read forwards
+            fine = self.fine[rows].astype(np.float32) @ (projected[q] * self.encoder.step)
+            fine += projected[q] @ self.encoder.low
+            best = np.argsort(-fine, kind="stable")[:n]
+            scores[q, : len(best)], ids[q, : len(best)] = fine[best], rows[best]
+        return scores, ids
 
 
 def open_index(
-    state: AnnState, encoder: faiss.Index | None, codes: list[np.ndarray], key_dim: int, dead: np.ndarray
+    state: AnnState, encoder: ScanEncoder | None, codes: list[np.ndarray], key_dim: int, dead: np.ndarray
 ) -> SearchIndex:
     """One searchable index over the segments' ``codes`` (in manifest order) skipping physical ids ``dead``."""
     index: Any
@@ -176,53 +240,53 @@ def open_index(
         for part in codes:
             if len(part):
                 index.add_sa_codes(np.ascontiguousarray(part))
-    else:
-        if encoder is None:
-            raise AssertionError("an IVF-PQ state needs its encoder")
-        index = faiss.clone_index(encoder)
-        base = 0
-        for part in codes:
-            if len(part):
-                index.add_sa_codes(np.ascontiguousarray(part), np.arange(base, base + len(part), dtype=np.int64))
-            base += len(part)
-    return SearchIndex(index, state, dead)
+        return SearchIndex(index, state, dead)
+    if encoder is None:
+        raise AssertionError("a pqscan state needs its encoder")
+    pq: Any = faiss.clone_index(encoder.pq)  # an IndexPQ; faiss's stubs know only the base class
+    scan = encoder.scan_bytes
+    for part in codes:
+        if len(part):
+            pq.add_sa_codes(np.ascontiguousarray(part[:, :scan]))
+    fine = StackedRows([part[:, scan:] for part in codes] or [np.zeros((0, encoder.axes.shape[1]), np.uint8)])
+    return SearchIndex(faiss.IndexPQFastScan(pq), state, dead, encoder, fine)
 
 
 @dataclass
 class Tuning:
-    nprobe: int
+    shortlist: int
     candidates: int
     recall: float
     queries: int
 
 
 def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank_seconds: float) -> Tuning:
-    """The cheapest (nprobe, candidates) whose candidates hold >= TUNE_TARGET of the truth in every group.
+    """The cheapest (shortlist, candidates) whose candidates hold >= TUNE_TARGET of the truth in every group.
 
-    ``groups``: (queries ``[S, G]``, their truth ``[S, k]`` physical ids) per kind of query. Cost = measured FAISS
+    ``groups``: (queries ``[S, G]``, their truth ``[S, k]`` physical ids) per kind of query. Cost = measured search
     seconds per query + candidates x ``rerank_seconds`` (the measured exact scoring of one candidate). Where no
     setting reaches the target, the search must score every unit: candidates = the live count, which the
     searcher runs as exhaustive scoring (exact, recall 1).
     """
-    lists = faiss.extract_index_ivf(index.index).nlist if index.state.kind == IVFPQ else 1
-    probes = sorted({min(lists, 2**i) for i in range(int(math.log2(lists)) + 2)})
     queries = sum(len(q) for q, _ in groups)
+    counts = [c for c in CANDIDATE_LADDER if c < index.live] or [CANDIDATE_LADDER[0]]
+    shortlists = [0] if index.state.kind == FLAT else [s for s in SHORTLIST_LADDER if s < index.live] + [index.live]
     best: tuple[float, Tuning] | None = None
-    for candidates in CANDIDATE_LADDER:
-        if candidates >= index.live and candidates != CANDIDATE_LADDER[0]:
-            break
-        for nprobe in probes:
-            if best is not None and nprobe >= best[1].nprobe and candidates > best[1].candidates:
-                break  # a setting reached the target with fewer probes and candidates: only fewer probes can beat it
-            started = time.perf_counter()
-            recall = min(candidate_recall(index.search(q, candidates, nprobe)[1], truth) for q, truth in groups)
-            seconds = (time.perf_counter() - started) / queries
+    for shortlist in shortlists:
+        usable = [c for c in counts if not shortlist or c <= shortlist]
+        started = time.perf_counter()
+        found = [index.search(q, max(usable), shortlist)[1] for q, _ in groups]
+        seconds = (time.perf_counter() - started) / queries
+        for candidates in usable:
+            recall = min(
+                candidate_recall(f[:, :candidates], truth) for f, (_, truth) in zip(found, groups, strict=True)
+            )
             if recall >= TUNE_TARGET:
                 cost = seconds + candidates * rerank_seconds
                 if best is None or cost < best[0]:
-                    best = (cost, Tuning(nprobe, candidates, recall, queries))
+                    best = (cost, Tuning(shortlist, candidates, recall, queries))
                 break
-    return best[1] if best is not None else Tuning(lists, index.live, 1.0, queries)
+    return best[1] if best is not None else Tuning(index.live, index.live, 1.0, queries)
 
 
 def candidate_recall(found: np.ndarray, truth: np.ndarray) -> float:

@@ -8,15 +8,15 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-ANN_CHOICES = ("auto", "flat", "ivfpq")
-FLAT, IVFPQ = "flat", "ivfpq"
-# Older manifests' FAISS types and what they mean now.
-LEGACY_CHOICES = {"flat16": "flat", "ivf": "ivfpq", "hnsw": "auto"}
+ANN_CHOICES = ("auto", "flat", "pqscan")
+FLAT, PQSCAN = "flat", "pqscan"
+# Older FAISS types and what they mean now (an "ivfpq" index is coded again as pqscan at its next commit).
+LEGACY_CHOICES = {"flat16": "flat", "ivf": "pqscan", "ivfpq": "pqscan", "hnsw": "auto"}
 # float16 keys a flat scan reads per query: 256 MiB is ~29k trained ViT-B/32 units (G = 4608, ~30 ms on
-# 2 cores) or ~262k zero-shot ones (G = 512); beyond, IVF-PQ.
+# 2 cores) or ~262k zero-shot ones (G = 512); beyond, a PQ scan (store/ann.py).
 FLAT_MAX_BYTES = 256 << 20
-RETRAIN_GROWTH = 8  # the IVF-PQ encoder is trained again when the collection grew this many times past its sample
-RETUNE_GROWTH = 2  # nprobe and the candidate count are measured again when the collection doubled or halved
+RETRAIN_GROWTH = 8  # the pqscan encoder is trained again when the collection grew this many times past its sample
+RETUNE_GROWTH = 2  # the shortlist and the candidate count are measured again when the collection doubled or halved
 RECALL_TARGET = 0.99
 # The tuner asks its sample for more than the target: 100 queries' 1,000 neighbours measure recall to about
 # +-0.3%, and the collection grows between two measurements.
@@ -24,16 +24,22 @@ TUNE_TARGET = 0.995
 TUNE_QUERIES = 100
 TRUTH_K = 10
 CANDIDATE_LADDER = (200, 400, 800, 1600, 3200, 6400, 12800, 25600)
+# pqscan codes (store/ann.py): 8-bit codes of the keys' top AXES principal axes, and 4-bit scan codes of the first
+# SCAN_AXES of them (two axes per 4-bit sub-quantizer: SCAN_AXES / 4 bytes, the part a reader holds in memory).
+AXES = 512
+SCAN_AXES = 256
+# PQ-scan shortlists (units refined by their 8-bit codes) the tuner tries; beyond the last, every unit is scored.
+SHORTLIST_LADDER = (1600, 3200, 6400, 12800, 25600, 51200, 102400)
 
 @dataclass
 class AnnState:
     """The manifest's record of the approximate index: which encoder the segments' codes are in, and its tuning."""
 
-    kind: str = FLAT  # "flat" | "ivfpq" (concrete)
+    kind: str = FLAT  # "flat" | "pqscan" (concrete; "ivfpq" in indexes written before pqscan, read as uncoded)
     tag: str = FLAT  # names the encoder in segment code files; changes when it is trained again
-    encoder: str = ""  # trained, empty IVF-PQ index file ("" for flat)
+    encoder: str = ""  # the pqscan encoder file ("" for flat)
     trained_units: int = 0  # live units when the encoder was trained
-    nprobe: int = 0  # inverted lists visited per query (IVF-PQ)
+    shortlist: int = 0  # units the PQ scan passes to the 8-bit refinement (pqscan)
     # candidates the rerank needs for the recall target (0: the search default; the live count or more: every
     # unit is scored, as no cheaper setting reached the target)
     candidates: int = 0
@@ -49,9 +55,16 @@ class AnnState:
     def candidates_for(self, live: int) -> int:
         """The tuned candidate count for a collection of ``live`` units: scaled with its growth since tuning, since the
         candidates needed to hold a top 10 grow with the collection (it is measured again when it doubled)."""
-        if not self.candidates or not self.tuned_units:
-            return self.candidates
-        return math.ceil(self.candidates * max(1.0, live / self.tuned_units))
+        return self._grown(self.candidates, live)
+
+    def shortlist_for(self, live: int) -> int:
+        """The tuned PQ-scan shortlist for ``live`` units, scaled like the candidates (0: not tuned)."""
+        return self._grown(self.shortlist, live)
+
+    def _grown(self, count: int, live: int) -> int:
+        if not count or not self.tuned_units:
+            return count
+        return math.ceil(count * max(1.0, live / self.tuned_units))
 
     @classmethod
     def from_dict(cls, data: dict) -> AnnState:
@@ -70,21 +83,21 @@ def resolve_choice(requested: str) -> str:
 def wanted_kind(choice: str, num_units: int, key_dim: int, current: str = "") -> str:
     """The concrete kind for ``num_units`` keys of width ``key_dim`` under ``choice`` (auto: flat while small).
 
-    An IVF-PQ index goes back to flat only below half the threshold, so a collection hovering around
+    A pqscan index goes back to flat only below half the threshold, so a collection hovering around
     it is not coded again at every commit.
     """
     choice = resolve_choice(choice)
     if choice != "auto":
         return choice
-    limit = FLAT_MAX_BYTES // 2 if current == IVFPQ else FLAT_MAX_BYTES
-    return FLAT if num_units * key_dim * 2 <= limit else IVFPQ
+    limit = FLAT_MAX_BYTES // 2 if current == PQSCAN else FLAT_MAX_BYTES
+    return FLAT if num_units * key_dim * 2 <= limit else PQSCAN
 
 
 def needs_training(state: AnnState, kind: str, num_units: int) -> bool:
-    """True when the codes must be made with a new encoder: another kind, or IVF-PQ grown past its training."""
+    """True when the codes must be made with a new encoder: another kind, or a PQ scan grown past its training."""
     if kind != state.kind:
         return True
-    return kind == IVFPQ and num_units > RETRAIN_GROWTH * max(1, state.trained_units)
+    return kind == PQSCAN and num_units > RETRAIN_GROWTH * max(1, state.trained_units)
 
 
 def needs_tuning(state: AnnState, num_units: int) -> bool:

@@ -11,7 +11,7 @@ commit protocol as the writer (new files first, then the manifest):
   sees those files as new and embeds them again (only them).
 - Arrow copy missing or damaged: written again from its Parquet shard (only a copy).
 - a segment's codes missing, unreadable or of the wrong shape: written again from its
-  rows (keys are derived, nothing is embedded); the IVF-PQ encoder missing or unreadable:
+  rows (keys are derived, nothing is embedded); the pqscan encoder missing or unreadable:
   trained again, and every segment coded again.
 - catalog (its base or a delta) missing or unreadable: rebuilt from the shards' rows;
   failed files' entries are lost (they are retried).
@@ -123,8 +123,8 @@ def check_index(root: str | Path, deep: bool = True) -> CheckReport:
     Quick (``deep=False``): the manifest parses; each shard's Parquet footer reads and its
     row count is the manifest's; each Arrow copy's footer reads, with the same rows and
     schema; each segment's codes file header reads with the shape the manifest implies, and the
-    IVF-PQ encoder (if any) reads; every catalog file's footer reads. No feature is read: on a
-    1M-unit index this costs a few KB per file (and the IVF-PQ encoder, ~15 MB).
+    pqscan encoder (if any) reads; every catalog file's footer reads. No feature is read: on a
+    1M-unit index this costs a few KB per file (and the pqscan encoder, ~10 MB).
     Deep also reads every row of every shard, compares each Arrow copy with its shard, reads
     the catalog and matches its entries with the live units' videos: it reads the whole index.
     """
@@ -306,16 +306,16 @@ def _check_copy(root: Path, copy: Path, shard: pq.ParquetFile, rows: int, deep: 
 
 
 def _check_codes(root: Path, manifest: Manifest) -> list[Problem]:
-    """Each segment's codes (the .npy header: shape and type, no code read) and the IVF-PQ encoder, in both modes."""
+    """Each segment's codes (the .npy header: shape and type, no code read) and the pqscan encoder, in both modes."""
     if not manifest.coded:
         return []  # an index of format <= 3: the reader derives its keys, the next commit codes them
     problems, width = [], 2 * manifest.dims.key_dim
-    if manifest.ann.kind == ann_state.IVFPQ:
+    if manifest.ann.kind == ann_state.PQSCAN:
         try:
-            width = ann.read_encoder(root / manifest.ann.encoder).sa_code_size()
+            width = ann.read_encoder(root / manifest.ann.encoder).code_size
         except FileNotFoundError:
             return [Problem(FAISS_DAMAGED, manifest.ann.encoder, "missing")]
-        except RuntimeError as exc:  # faiss reports unreadable and truncated files this way
+        except ValueError as exc:
             return [Problem(FAISS_DAMAGED, manifest.ann.encoder, f"unreadable ({_first_line(exc)})")]
     for ref in manifest.shards:
         rel = f"shards/{ref.codes}"

@@ -57,8 +57,11 @@ class Manifest:
 
     @property
     def coded(self) -> bool:
-        """Every shard has codes in the current encoder (else a reader derives keys: an index of format <= 3)."""
-        return all(s.codes for s in self.shards) and (self.ann.kind != "ivfpq" or bool(self.ann.encoder))
+        """Every shard has codes in a known encoder (else a reader derives keys: an index of format <= 3, or one coded
+        as "ivfpq" before pqscan replaced it; the next commit codes it again)."""
+        return all(s.codes for s in self.shards) and (
+            self.ann.kind == "flat" or (self.ann.kind == "pqscan" and bool(self.ann.encoder))
+        )
 
     @property
     def live_units(self) -> int:

@@ -85,14 +85,14 @@ class IndexReader:
         codes = [ann.encode(keys[s : s + ann.ADD_CHUNK], state, None) for s in range(0, len(keys), ann.ADD_CHUNK)]
         return ann.open_index(state, None, codes, self.manifest.dims.key_dim, np.zeros(0, np.int64))
 
-    def search_keys(self, queries: np.ndarray, n: int, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_keys(self, queries: np.ndarray, n: int, shortlist: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """queries float32 ``[Q, G]`` -> (scores ``[Q, n']``, rows ``[Q, n']`` into ``self.units``; -1 pads).
 
-        ``nprobe`` overrides the tuned number of IVF lists visited (benchmarks sweep it)."""
+        ``shortlist`` overrides the tuned number of units a PQ scan refines (benchmarks sweep it)."""
         if len(self.units) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         index = self.key_index
-        scores, ids = index.search(queries, n, nprobe)
+        scores, ids = index.search(queries, n, shortlist)
         if self._stored_index is None:
             return scores, ids  # built over the live rows themselves
         return scores, np.where(ids >= 0, self._live_rows[np.maximum(ids, 0)], -1)
@@ -159,14 +159,14 @@ def _load_index(root: Path, manifest: Manifest, dead: np.ndarray) -> ann.SearchI
     if not manifest.shards or not manifest.coded:
         return None
     encoder = None
-    if manifest.ann.kind == ann_state.IVFPQ:
+    if manifest.ann.kind == ann_state.PQSCAN:
         try:
             encoder = ann.read_encoder(root / manifest.ann.encoder)
-        except RuntimeError as exc:  # faiss reports unreadable files this way
+        except ValueError as exc:
             raise IndexCorruptError(
-                f"search encoder {manifest.ann.encoder} is damaged: {str(exc).splitlines()[0][:200]}{repair_hint(root)}"
+                f"search encoder {manifest.ann.encoder} is damaged: {str(exc)[:200]}{repair_hint(root)}"
             ) from exc
-    width = encoder.sa_code_size() if encoder is not None else 2 * manifest.dims.key_dim
+    width = encoder.code_size if encoder is not None else 2 * manifest.dims.key_dim
     codes = []
     for segment in manifest.shards:
         try:

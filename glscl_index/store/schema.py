@@ -80,17 +80,30 @@ class StackedRows:
         return selected if self._rows is None else self._rows[selected]
 
     def _gather(self, physical: np.ndarray) -> np.ndarray:
+        """Rows ``physical`` of the stacked parts, read in ascending order (each part's rows are one contiguous run
+        of the output, written in place, and the memory map is read forwards); one permutation restores the order
+        asked for when it was not ascending (the searcher asks in ascending order)."""
+        order = np.argsort(physical, kind="stable")
+        ascending = physical[order]
         out = np.empty((len(physical), *self.shape[1:]), self.dtype)
-        part_of = np.searchsorted(self._starts, physical, side="right") - 1
-        for part in np.unique(part_of):
-            hits = part_of == part
-            local = physical[hits] - self._starts[part]
+        bounds = np.searchsorted(ascending, self._starts)
+        for part, (first, last) in enumerate(zip(bounds[:-1], bounds[1:], strict=False)):
+            if first == last:
+                continue
+            local = ascending[first:last] - self._starts[part]
             scale = None if self.scales is None else self.scales[part]
             if scale is None:
-                out[hits] = self.parts[part][local]
+                out[first:last] = self.parts[part][local]
             else:
-                out[hits] = self.parts[part][local].astype(np.float32) * scale[local][..., None].astype(np.float32)
-        return out
+                np.multiply(
+                    self.parts[part][local], scale[local][..., None].astype(np.float32), out=out[first:last],
+                    dtype=np.float32,
+                )
+        if np.all(order[1:] > order[:-1]):
+            return out
+        restored = np.empty_like(out)
+        restored[order] = out
+        return restored
 
 
 @dataclass

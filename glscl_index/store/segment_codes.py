@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
 from glscl_index.errors import IndexCorruptError, repair_hint
@@ -32,11 +31,11 @@ RERANK_TRIES = 3
 
 
 class SegmentCoder:
-    """Codes the segments of one index folder; keeps the IVF-PQ encoder it last read or trained."""
+    """Codes the segments of one index folder; keeps the pqscan encoder it last read or trained."""
 
     def __init__(self, root: Path):
         self.root = root
-        self._encoder: tuple[str, faiss.Index] | None = None
+        self._encoder: tuple[str, ann.ScanEncoder] | None = None
 
     def code(self, manifest: Manifest) -> ann_state.AnnState:
         """Give every segment of ``manifest`` codes (training the encoder first when due); the tuned state.
@@ -58,33 +57,33 @@ class SegmentCoder:
         return state
 
     def _train(self, manifest: Manifest, kind: str) -> ann_state.AnnState:
-        """A new encoder of ``kind`` for ``manifest``'s keys (IVF-PQ: trained on an even sample of them)."""
+        """A new encoder of ``kind`` for ``manifest``'s keys (pqscan: trained on an even sample of them)."""
         live = manifest.live_units
         tag = f"{kind}{manifest.generation:06d}{uuid.uuid4().hex[:6]}"
         if kind == ann_state.FLAT:
             return ann_state.AnnState(kind=ann_state.FLAT, tag=tag, trained_units=live)
         keys = UnitKeys(load_units(self.root, manifest), manifest.dims)
-        rows = np.linspace(0, live - 1, ann.training_rows(live)).astype(np.int64)
-        encoder = ann.train_encoder(keys[rows], live)
-        name = f"ann-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.faiss"
+        rows = np.linspace(0, live - 1, min(live, ann.TRAIN_ROWS)).astype(np.int64)
+        encoder = ann.train_encoder(keys[rows])
+        name = f"ann-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.npz"
         ann.write_encoder(self.root / name, encoder)
         self._encoder = (name, encoder)
-        return ann_state.AnnState(kind=ann_state.IVFPQ, tag=tag, encoder=name, trained_units=live)
+        return ann_state.AnnState(kind=ann_state.PQSCAN, tag=tag, encoder=name, trained_units=live)
 
-    def _load_encoder(self, state: ann_state.AnnState) -> faiss.Index | None:
-        if state.kind != ann_state.IVFPQ:
+    def _load_encoder(self, state: ann_state.AnnState) -> ann.ScanEncoder | None:
+        if state.kind != ann_state.PQSCAN:
             return None
         if self._encoder is None or self._encoder[0] != state.encoder:
             try:
                 self._encoder = (state.encoder, ann.read_encoder(self.root / state.encoder))
-            except (OSError, RuntimeError) as exc:
+            except (OSError, ValueError) as exc:
                 raise IndexCorruptError(
                     f"search encoder {state.encoder} cannot be read ({exc}){repair_hint(self.root)}"
                 ) from exc
         return self._encoder[1]
 
     def _write_codes(
-        self, segment: ShardRef, manifest: Manifest, state: ann_state.AnnState, encoder: faiss.Index | None
+        self, segment: ShardRef, manifest: Manifest, state: ann_state.AnnState, encoder: ann.ScanEncoder | None
     ) -> ShardRef:
         """Code every row of ``segment``, dead ones too (the codes' row i is the segment's row i)."""
         batch = read_shard(self.root / "shards" / segment.name, manifest.dims, manifest.fingerprint)
@@ -96,9 +95,9 @@ class SegmentCoder:
         ann.write_codes(self.root / "shards" / name, codes)
         return replace(segment, codes=name)
 
-    def _tune(self, manifest: Manifest, encoder: faiss.Index | None) -> ann_state.AnnState:
+    def _tune(self, manifest: Manifest, encoder: ann.ScanEncoder | None) -> ann_state.AnnState:
         """Measure the candidates' recall of the exact GLSCL top 10 of queries made from the collection's units
-        (store/tuning_queries.py) and pick nprobe and their count."""
+        (store/tuning_queries.py) and pick the shortlist and their count."""
         # torch is imported here, not with the store (as in store/unit_keys.py): a writer takes its lock first.
         from glscl_index.store import tuning_queries
 
@@ -117,7 +116,7 @@ class SegmentCoder:
         # The smallest count the tuner tries is the search's own default: record 0 ("the default") for it.
         candidates = tuning.candidates if tuning.candidates > ann_state.CANDIDATE_LADDER[0] else 0
         return replace(
-            manifest.ann, nprobe=tuning.nprobe, candidates=candidates, recall=round(tuning.recall, 4),
+            manifest.ann, shortlist=tuning.shortlist, candidates=candidates, recall=round(tuning.recall, 4),
             tuned_units=len(units), tune_queries=tuning.queries,
         )
 

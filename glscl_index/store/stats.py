@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glscl_index.errors import IndexCorruptError, repair_hint
-from glscl_index.store.ann_state import AnnState
+from glscl_index.store.ann_state import SCAN_AXES, AnnState
 from glscl_index.store.catalog import read_generation_catalog
 from glscl_index.store.manifest import MANIFEST, Manifest, glscl_record, read_manifest, recorded_mode
 from glscl_index.store.schema import CatalogEntry
@@ -27,8 +27,8 @@ class IndexStats:
     generation: int
     fingerprint: str
     model: dict  # architecture, source, mode, embed_dim, num_queries, num_frames, max_words, score
-    faiss_type: str  # what was asked for: auto, flat or ivfpq
-    # what the candidates come from now: "flat", "ivfpq (nprobe N)", or "exhaustive (...)" where the tuner found
+    faiss_type: str  # what was asked for: auto, flat or pqscan
+    # what the candidates come from now: "flat", "pqscan (shortlist N)", or "exhaustive (...)" where the tuner found
     # no candidate setting that holds the exact top 10, so the search scores every unit
     search_index: str
     # measured share of the exact GLSCL top 10 of the tuner's queries among the candidates (None: not measured yet)
@@ -69,7 +69,7 @@ def index_stats(root: str | Path) -> IndexStats:
     entries = _catalog(root, manifest)
     failed = sorted((e for e in entries if e.status == "failed"), key=lambda e: e.path)
     state = manifest.ann
-    searched = state.kind if state.kind == "ivfpq" else "flat"
+    searched = state.kind if state.kind == "pqscan" else "flat"
     sizes = _sizes(root, manifest)
     return IndexStats(
         root=str(root),
@@ -83,7 +83,7 @@ def index_stats(root: str | Path) -> IndexStats:
         candidates=max(200, state.candidates_for(manifest.live_units)),
         segments=len(manifest.shards),
         disk_bytes=sum(sizes.values()) + _size(root / MANIFEST),
-        memory_bytes=sum(size for name, size in sizes.items() if _loaded_by_readers(name)),
+        memory_bytes=_reader_memory(manifest, sizes),
         updated_at=manifest.updated_at,
         roots=list(manifest.roots),
         units=manifest.live_units,
@@ -97,7 +97,7 @@ def index_stats(root: str | Path) -> IndexStats:
 def _search_index(state: AnnState, searched: str, live: int) -> str:
     if state.candidates and state.candidates_for(live) >= live:
         return "exhaustive (every unit scored: no cheaper candidate setting held the exact top 10)"
-    return f"ivfpq (nprobe {state.nprobe})" if searched == "ivfpq" else "flat"
+    return f"pqscan (shortlist {state.shortlist_for(live)})" if searched == "pqscan" else "flat"
 
 
 def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: int) -> dict:
@@ -132,9 +132,14 @@ def _sizes(root: Path, manifest: Manifest) -> dict[str, int]:
     return {name: _size(root / name) for name in manifest.files()}
 
 
-def _loaded_by_readers(name: str) -> bool:
-    """Codes and the encoder are read into memory; shards are memory-mapped, the catalog read on demand."""
-    return name.endswith(".codes.npy") or name.startswith("ann-")
+def _reader_memory(manifest: Manifest, sizes: dict[str, int]) -> int:
+    """Bytes a reader loads for the candidates: the encoder, and the flat codes whole or the pqscan codes' 4-bit scan
+    part (their 8-bit part is memory-mapped, like the shards; the catalog is read on demand)."""
+    codes = sum(size for name, size in sizes.items() if name.endswith(".codes.npy"))
+    if manifest.ann.kind == "pqscan":
+        rows = sum(s.rows for s in manifest.shards)
+        codes = rows * (min(SCAN_AXES, manifest.dims.key_dim) // 4)
+    return codes + sizes.get(manifest.ann.encoder, 0)
 
 
 def _size(path: Path) -> int:

@@ -3,7 +3,7 @@
 A commit costs what it changes: it writes one new segment (a Parquet shard, its Arrow copy and
 its keys' codes, store/ann.py) for the units added, tombstones (the manifest's dead rows) for
 the units removed, a catalog delta (store/catalog.py) and the manifest. Now and then it also
-merges segments (store/merge_policy.py), trains the shared IVF-PQ encoder again as the collection
+merges segments (store/merge_policy.py), trains the shared pqscan encoder again as the collection
 grows (then every segment's codes are written again: a few hundred bytes per unit), and measures
 the search parameters on the collection's own keys (ann.tune).
 

@@ -59,16 +59,16 @@ def held_out_recall(reader, queries):
 
 def test_kind_follows_the_collection_size():
     assert ann_state.wanted_kind("auto", 29_000, 4608) == "flat"  # trained ViT-B/32: 256 MiB of float16 keys
-    assert ann_state.wanted_kind("auto", 30_000, 4608) == "ivfpq"
+    assert ann_state.wanted_kind("auto", 30_000, 4608) == "pqscan"
     assert ann_state.wanted_kind("auto", 260_000, 512) == "flat"  # zero-shot keys are 9x narrower
     assert ann_state.wanted_kind("flat16", 10**7, 4608) == "flat"  # older names keep their meaning
-    assert ann_state.wanted_kind("ivfpq", 10, 64) == "ivfpq"
-    assert ann_state.wanted_kind("auto", 20_000, 4608, current="ivfpq") == "ivfpq"  # back to flat below half only
-    assert ann_state.wanted_kind("auto", 14_000, 4608, current="ivfpq") == "flat"
+    assert ann_state.wanted_kind("pqscan", 10, 64) == "pqscan"
+    assert ann_state.wanted_kind("auto", 20_000, 4608, current="pqscan") == "pqscan"  # back to flat below half only
+    assert ann_state.wanted_kind("auto", 14_000, 4608, current="pqscan") == "flat"
     with pytest.raises(ValueError, match="unknown FAISS index type"):
         ann_state.resolve_choice("lsh")
-    state = ann_state.AnnState(kind="ivfpq", trained_units=1000)
-    assert not ann_state.needs_training(state, "ivfpq", 8000) and ann_state.needs_training(state, "ivfpq", 8001)
+    state = ann_state.AnnState(kind="pqscan", trained_units=1000)
+    assert not ann_state.needs_training(state, "pqscan", 8000) and ann_state.needs_training(state, "pqscan", 8001)
 
 
 def test_codes_follow_segments_and_search_matches_brute_force_past_tombstones(tmp_path):
@@ -101,10 +101,10 @@ def test_tombstoned_rows_never_come_back(tmp_path):
         for seed in range(3):  # merges, one of them of the segment with tombstones
             writer.add_units(keyed_batch(clustered_keys(50, 10 + seed), f"b{seed}-", seed))
             writer.commit()
-    with open_writer(tmp_path, dims=WIDE, faiss_type="ivfpq") as writer:  # every segment coded again
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:  # every segment coded again
         writer.add_units(keyed_batch(clustered_keys(20, 30), "c", 3))
         manifest = writer.commit()
-    assert manifest.ann.kind == "ivfpq"
+    assert manifest.ann.kind == "pqscan"
     reader = IndexReader.open(tmp_path)
     gone = {f"a{i}" for i in range(0, 300, 3)}
     assert not gone & set(reader.units.video_id) and len(reader.units) == 200 + 150 + 20
@@ -114,21 +114,21 @@ def test_tombstoned_rows_never_come_back(tmp_path):
 
 @pytest.mark.parametrize("family", [clustered_keys, isotropic_keys])
 def test_the_tuner_reaches_its_recall_target(tmp_path, family):
-    """IVF-PQ forced on 4000 keys: the tuner's measured recall is >= 0.99, and so is the recall of its
+    """A PQ scan forced on 4000 keys: the tuner's measured recall is >= 0.99, and so is the recall of its
     setting on queries it never saw. Clustered keys get there with a fraction of the collection as candidates."""
-    with open_writer(tmp_path, dims=WIDE, faiss_type="ivfpq") as writer:
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
         writer.add_units(keyed_batch(family(2500, 1), "a", 1))
         writer.commit()
         writer.add_units(keyed_batch(family(1500, 2), "b", 2))
         manifest = writer.commit()
     state = manifest.ann
-    assert state.kind == "ivfpq" and state.recall >= ann_state.RECALL_TARGET
+    assert state.kind == "pqscan" and state.recall >= ann_state.RECALL_TARGET
     assert state.tuned_units == 2500  # measured at the first commit, again once the collection doubles
     reader = IndexReader.open(tmp_path)
     queries = family(200, 99)
     assert held_out_recall(reader, queries) >= 0.98  # 2000 held-out neighbours: a little sampling slack
     if family is clustered_keys:
-        assert state.candidates <= 800 and state.nprobe < 63
+        assert state.candidates <= 800 and state.shortlist < 4000
 
 
 SHARP = IndexDims(frames=6, dim=32, concepts=0, key_dim=32)
@@ -228,3 +228,48 @@ def test_format_3_index_opens_and_is_upgraded_at_the_next_commit(tmp_path):
     assert sorted(e.path for e in reader.catalog) == ["/videos/v0.mp4", "/x.mp4"]
     _, rows = reader.search_keys(keys_of(reader.units), 1)
     assert np.array_equal(rows[:, 0], np.arange(20))
+
+
+def test_a_damaged_pqscan_encoder_is_a_clear_error_and_repair_trains_it_again(tmp_path):
+    from glscl_index.store.check import check_index, repair_index
+
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(400, 1), "a", 1))
+        manifest = writer.commit()
+    encoder = tmp_path / manifest.ann.encoder
+    assert manifest.ann.kind == "pqscan" and encoder.suffix == ".npz"
+    encoder.write_bytes(encoder.read_bytes()[:1000])
+    with pytest.raises(IndexCorruptError, match=f"search encoder {encoder.name} is damaged.*glscl check --repair"):
+        IndexReader.open(tmp_path)
+    assert [p.path for p in check_index(tmp_path, deep=False).problems] == [encoder.name]
+    repaired = repair_index(tmp_path)
+    assert repaired.healthy and repaired.generation is not None
+    reader = IndexReader.open(tmp_path)
+    assert reader.manifest.ann.kind == "pqscan" and reader.manifest.ann.encoder != encoder.name
+    _, rows = reader.search_keys(keys_of(reader.units, WIDE)[:5], 5)
+    assert np.array_equal(rows[:, 0], np.arange(5))
+
+
+def test_an_index_coded_as_ivfpq_is_searched_and_coded_again_as_pqscan(tmp_path):
+    """Indexes written before the PQ scan replaced IVF-PQ: their codes are ignored (keys derived, exact scan) and
+    the next commit codes every segment in a pqscan encoder."""
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(300, 1), "a", 1))
+        writer.commit()
+    document = json.loads((tmp_path / "manifest.json").read_text())
+    (tmp_path / document["ann"]["encoder"]).unlink()
+    document["ann"].update(kind="ivfpq", encoder="ann-000001-old.faiss", nprobe=8)
+    document["faiss_type"] = "ivfpq"
+    (tmp_path / "ann-000001-old.faiss").write_bytes(b"an IVF-PQ encoder")
+    (tmp_path / "manifest.json").write_text(json.dumps(document))
+    reader = IndexReader.open(tmp_path)
+    _, rows = reader.search_keys(keys_of(reader.units, WIDE)[:5], 1)
+    assert np.array_equal(rows[:, 0], np.arange(5))
+    with open_writer(tmp_path, dims=WIDE, faiss_type="ivfpq") as writer:
+        writer.add_units(keyed_batch(clustered_keys(20, 2), "b", 2))
+        manifest = writer.commit()
+    assert manifest.ann.kind == "pqscan" and manifest.ann.encoder.endswith(".npz")
+    assert all(s.codes.split(".")[-3] == manifest.ann.tag for s in manifest.shards)
+    reader = IndexReader.open(tmp_path)
+    _, rows = reader.search_keys(keys_of(reader.units, WIDE), 1)
+    assert np.array_equal(rows[:, 0], np.arange(320))

@@ -225,3 +225,19 @@ def test_shards_are_parquet_with_a_mapped_copy_that_is_only_a_copy(tmp_path):
         else:
             copy.unlink()
         np.testing.assert_array_equal(np.asarray(IndexReader.open(tmp_path).units.frame_features), expected)
+
+
+def test_stacked_rows_read_any_row_order_across_float16_and_int8_parts():
+    from glscl_index.store.schema import StackedRows
+    from glscl_index.store.shards import quantize
+
+    rng = np.random.default_rng(3)
+    old = rng.standard_normal((5, 3, 4)).astype(np.float16)  # a format-3 part: float16, no scales
+    values = rng.standard_normal((7, 3, 4)).astype(np.float32)
+    codes, scales = quantize(values)
+    live = np.array([0, 2, 3, 4, 5, 6, 8, 9, 11])  # physical rows kept (dead ones skipped)
+    stacked = StackedRows([old, codes], live, scales=[None, scales])
+    expected = np.concatenate([old.astype(np.float32), codes.astype(np.float32) * scales[..., None]])[live]
+    for order in (np.arange(9), np.array([8, 0, 5, 1, 7, 2]), np.array([3, 3, 0]), np.array([], np.int64)):
+        np.testing.assert_array_equal(stacked[order], expected[order])
+    np.testing.assert_array_equal(stacked[-1], expected[-1])
