@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -203,8 +203,9 @@ def _chunk_views(column: pa.ChunkedArray, shape: tuple[int, ...]) -> list[np.nda
 
 def write_catalog(path: Path, entries: list[CatalogEntry]) -> None:
     names = [f.name for f in fields(CatalogEntry)]
-    rows = [asdict(e) for e in entries]
-    table = pa.table({name: [row[name] for row in rows] for name in names}) if rows else pa.table(
+    # Columns read attribute by attribute: dataclasses.asdict deep-copies each entry, which made compacting a
+    # 1M-entry catalog take about a minute (profiled on the 1M benchmark index).
+    table = pa.table({name: [getattr(e, name) for e in entries] for name in names}) if entries else pa.table(
         {name: pa.array([], type=pa.string()) for name in names}
     )
     with atomic_write(path) as tmp:
