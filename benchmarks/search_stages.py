@@ -7,7 +7,8 @@ For text-like queries made from the index's units (store/tuning_queries.py, cosi
 - the exact rerank of that many candidates, split into reading the frame features, reading the concepts
   (int8 codes cast and scaled to float32) and the GLSCL score itself: ms per query and us per candidate;
 - and, for the record of a change that made the score 3x faster, sim2 computed as the two-axis ``einsum``
-  it used to be against the matrix product ``model/lim.local_similarity`` now uses, on the same candidates.
+  it used to be against the matrix product ``model/lim.local_similarity`` now uses, on the same candidates;
+- the tuner's own figure for scoring one candidate exactly (``segment_codes.rerank_seconds``).
 Warm: each figure is the median over the queries, after one untimed query.
 """
 
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from glscl_index.model.lim import local_similarity
 from glscl_index.model.score import glscl_score
 from glscl_index.search import SearchConfig
-from glscl_index.store import tuning_queries
+from glscl_index.store import segment_codes, tuning_queries
 from glscl_index.store.reader import IndexReader
 
 
@@ -85,6 +86,8 @@ def main() -> None:
           f"{med['concepts']:.1f} + score {med['score']:.1f} ({1000 * rerank / count:.1f} us per candidate)")
     print(f"sim2 on the candidates: einsum('qkd,vkd->qv') {med['einsum']:.2f} ms, "
           f"matrix product {med['matmul']:.2f} ms")
+    rerank_us = 1e6 * segment_codes.rerank_seconds(queries, units, scoring)
+    print(f"tuner's rerank_seconds: {rerank_us:.1f} us per candidate")
     print("command: .venv/bin/python " + " ".join(sys.argv))
 
 

@@ -42,10 +42,10 @@ from glscl_index.store.ann_state import (
     AXES,
     CANDIDATE_LADDER,
     FLAT,
-    SCAN_AXES,
     SHORTLIST_LADDER,
     TUNE_TARGET,
     AnnState,
+    scan_dims,
 )
 from glscl_index.store.schema import StackedRows
 
@@ -95,9 +95,9 @@ def train_encoder(sample: np.ndarray) -> ScanEncoder:
     _, vectors = np.linalg.eigh(moment)  # ascending eigenvalues
     axes = np.ascontiguousarray(vectors[:, ::-1][:, : min(AXES, key_dim)], dtype=np.float32)
     projected = sample @ axes
-    scan_dims = min(SCAN_AXES, axes.shape[1]) // 2 * 2  # keys are D (1 + K) >= 2 wide
-    pq = faiss.IndexPQ(scan_dims, scan_dims // 2, SCAN_BITS, faiss.METRIC_INNER_PRODUCT)
-    pq.train(np.ascontiguousarray(projected[:, :scan_dims]))
+    scan = scan_dims(key_dim)
+    pq = faiss.IndexPQ(scan, scan // 2, SCAN_BITS, faiss.METRIC_INNER_PRODUCT)
+    pq.train(np.ascontiguousarray(projected[:, :scan]))
     low, high = projected.min(axis=0), projected.max(axis=0)
     margin = RANGE_MARGIN * (high - low)
     low, high = low - margin, high + margin

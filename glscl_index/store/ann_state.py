@@ -28,6 +28,16 @@ CANDIDATE_LADDER = (200, 400, 800, 1600, 3200, 6400, 12800, 25600)
 # SCAN_AXES of them (two axes per 4-bit sub-quantizer: SCAN_AXES / 4 bytes, the part a reader holds in memory).
 AXES = 512
 SCAN_AXES = 256
+
+
+def scan_dims(key_dim: int) -> int:
+    """Projections the 4-bit scan codes cover for keys ``key_dim`` wide: an even count (two per sub-quantizer)."""
+    return min(SCAN_AXES, AXES, key_dim) // 2 * 2  # keys are D (1 + K) >= 2 wide
+
+
+def scan_bytes(key_dim: int) -> int:
+    """Bytes of one unit's 4-bit scan code (the part of a pqscan code a reader holds in memory)."""
+    return scan_dims(key_dim) // 4 + (scan_dims(key_dim) % 4 > 0)
 # PQ-scan shortlists (units refined by their 8-bit codes) the tuner tries; beyond the last, every unit is scored.
 SHORTLIST_LADDER = (1600, 3200, 6400, 12800, 25600, 51200, 102400)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from glscl_index.errors import IndexCorruptError, repair_hint
-from glscl_index.store.ann_state import SCAN_AXES, AnnState
+from glscl_index.store.ann_state import PQSCAN, AnnState, scan_bytes
 from glscl_index.store.catalog import read_generation_catalog
 from glscl_index.store.manifest import MANIFEST, Manifest, glscl_record, read_manifest, recorded_mode
 from glscl_index.store.schema import CatalogEntry
@@ -69,7 +69,7 @@ def index_stats(root: str | Path) -> IndexStats:
     entries = _catalog(root, manifest)
     failed = sorted((e for e in entries if e.status == "failed"), key=lambda e: e.path)
     state = manifest.ann
-    searched = state.kind if state.kind == "pqscan" else "flat"
+    searched = state.kind if state.kind == PQSCAN else "flat"
     sizes = _sizes(root, manifest)
     return IndexStats(
         root=str(root),
@@ -97,7 +97,7 @@ def index_stats(root: str | Path) -> IndexStats:
 def _search_index(state: AnnState, searched: str, live: int) -> str:
     if state.candidates and state.candidates_for(live) >= live:
         return "exhaustive (every unit scored: no cheaper candidate setting held the exact top 10)"
-    return f"pqscan (shortlist {state.shortlist_for(live)})" if searched == "pqscan" else "flat"
+    return f"pqscan (shortlist {state.shortlist_for(live)})" if searched == PQSCAN else "flat"
 
 
 def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: int) -> dict:
@@ -136,9 +136,8 @@ def _reader_memory(manifest: Manifest, sizes: dict[str, int]) -> int:
     """Bytes a reader loads for the candidates: the encoder, and the flat codes whole or the pqscan codes' 4-bit scan
     part (their 8-bit part is memory-mapped, like the shards; the catalog is read on demand)."""
     codes = sum(size for name, size in sizes.items() if name.endswith(".codes.npy"))
-    if manifest.ann.kind == "pqscan":
-        rows = sum(s.rows for s in manifest.shards)
-        codes = rows * (min(SCAN_AXES, manifest.dims.key_dim) // 4)
+    if manifest.ann.kind == PQSCAN:
+        codes = sum(s.rows for s in manifest.shards) * scan_bytes(manifest.dims.key_dim)
     return codes + sizes.get(manifest.ann.encoder, 0)
 
 

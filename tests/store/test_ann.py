@@ -238,6 +238,7 @@ def test_a_damaged_pqscan_encoder_is_a_clear_error_and_repair_trains_it_again(tm
         manifest = writer.commit()
     encoder = tmp_path / manifest.ann.encoder
     assert manifest.ann.kind == "pqscan" and encoder.suffix == ".npz"
+    assert ann.read_encoder(encoder).scan_bytes == ann_state.scan_bytes(WIDE.key_dim)  # what `glscl info` counts
     encoder.write_bytes(encoder.read_bytes()[:1000])
     with pytest.raises(IndexCorruptError, match=f"search encoder {encoder.name} is damaged.*glscl check --repair"):
         IndexReader.open(tmp_path)
