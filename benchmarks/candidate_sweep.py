@@ -8,7 +8,8 @@ Three kinds of query, each with its exact top 10 over every unit (GLSCL score, t
 - "tuner 0.3" and "tuner 1.0": the tuner's own (store/tuning_queries.py) at each of its cosines, other seeds.
 It prints, per kind, the recall of the truth among the flat float32 keys' top n (what a perfect
 approximate index would give: the loss due to the key alone) and then among the PQ-scan candidates for
-each shortlist and count (the loss due to the 4-bit scan codes and the 8-bit codes of 512 principal axes);
+each number of lists visited, shortlist and count (the loss due to the lists skipped, the 4-bit scan codes
+and the 8-bit codes of 512 principal axes);
 and the largest key rank (0 = best) a truth unit has, so the candidates the key itself needs.
 """
 
@@ -50,7 +51,7 @@ def main() -> None:
     all_keys = UnitKeys(units, reader.manifest.dims)
     rows = np.arange(len(units))
     print(f"# {args.index}: {len(units)} units, {reader.manifest.ann.kind}, "
-          f"{reader.manifest.ann.nprobe} probes tuned, {args.queries} queries per kind")
+          f"{reader.manifest.ann.lists} lists, {args.queries} queries per kind")
     for name, queries in kinds.items():
         truth = tuning_queries.exact_top(queries, units, rows, scoring, 10)
         key_scores = np.concatenate([
@@ -64,10 +65,14 @@ def main() -> None:
               f"p90 {np.percentile(worst, 90):.0f} max {worst.max()}")
         if reader.manifest.ann.kind != "pqscan":
             continue
-        for shortlist in [s for s in ann_state.SHORTLIST_LADDER if s < len(units)]:
-            _, live = reader.search_keys(queries.keys, min(shortlist, max(COUNTS)), shortlist)
-            found = " ".join(f"{n}:{ann.candidate_recall(live[:, :n], truth):.3f}" for n in COUNTS if n <= shortlist)
-            print(f"{name:>10} shortlist {shortlist:>6} {found}", flush=True)
+        lists = reader.manifest.ann.lists or 1
+        for probes in sorted({max(1, lists // d) for d in ann_state.PROBE_DIVISORS}, reverse=True):
+            for shortlist in [s for s in ann_state.SHORTLIST_LADDER if s < len(units)]:
+                _, live = reader.search_keys(queries.keys, min(shortlist, max(COUNTS)), shortlist, probes)
+                found = " ".join(
+                    f"{n}:{ann.candidate_recall(live[:, :n], truth):.3f}" for n in COUNTS if n <= shortlist
+                )
+                print(f"{name:>10} probes {probes:>4} shortlist {shortlist:>6} {found}", flush=True)
     print("command: .venv/bin/python " + " ".join(sys.argv))
 
 

@@ -25,7 +25,6 @@ each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import shutil
@@ -45,6 +44,7 @@ from benchmarks.scale_keys import FAMILIES, GENERATE_CHUNK, VIT_B32, KeyFamily
 from benchmarks.search_quality_latency import WARMUP_QUERIES, measure, reader_memory_mb
 from glscl_index.model.factory import create_random_model
 from glscl_index.search import SearchConfig, Searcher
+from glscl_index.store.manifest import read_manifest
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, UnitBatch
 from glscl_index.store.writer import IndexWriter
@@ -73,12 +73,15 @@ class Nightly:
 
 
 def ann_description(reader: IndexReader) -> str:
-    """The store's candidate index as the manifest records it: kind, tuned shortlist and candidates, measured recall."""
+    """The store's candidate index as the manifest records it: kind, tuned lists visited, shortlist and candidates,
+    measured recall."""
     state = reader.manifest.ann
-    probes = f" shortlist {state.shortlist_for(len(reader.units))}" if state.kind == "pqscan" else ""
+    scan = ""
+    if state.kind == "pqscan":
+        scan = f" probes {state.probes or state.lists}/{state.lists} shortlist {state.shortlist_for(len(reader.units))}"
     candidates = SearchConfig().candidate_count(state.candidates_for(len(reader.units)))
     return (
-        f"{state.kind}{probes} cand {candidates} recall {state.recall:.3f} "
+        f"{state.kind}{scan} cand {candidates} recall {state.recall:.3f} "
         f"(at {state.tuned_units}); {len(reader.manifest.shards)} segments"
     )
 
@@ -143,8 +146,9 @@ def build(root: Path, family: KeyFamily, commit_every: int, model_config: dict) 
 
 
 def nightly(root: Path, family: KeyFamily, model_config: dict) -> Nightly:
-    """A run that adds NIGHTLY_VIDEOS new one-unit videos to the index and commits once."""
-    videos = family.units(family.num_units, NIGHTLY_VIDEOS)
+    """A run that adds NIGHTLY_VIDEOS new one-unit videos to the index and commits once (new ids each time: they
+    follow the index's live units)."""
+    videos = family.units(read_manifest(root).live_units, NIGHTLY_VIDEOS)
     before = file_states(root)
     start = time.perf_counter()
     with open_writer(root, model_config) as writer:
@@ -222,7 +226,7 @@ def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> N
     size = disk_bytes(root)
     rss_mb, anon_mb = reader_memory_mb(root)
     ann, latency_ms, agreement, int8 = search(root, family, model, args.queries, args.exhaustive_queries)
-    late = Nightly(math.nan, math.nan, 0, 0) if args.reuse else nightly(root, family, model_config)
+    late = nightly(root, family, model_config)
     run = (
         f"{'-':>11} {'-':>7} {'-':>10} {size / 1e9:>8.2f} {'-':>6}" if args.skip_first_run or args.reuse else
         f"{first_run.commits:>11} {first_run.seconds:>7.0f} {first_run.written / 1e9:>10.2f} {size / 1e9:>8.2f} "
@@ -250,8 +254,8 @@ def main() -> None:
                         help=f"build each index with a commit every {BULK_COMMIT_EVERY} units; no (b) figures")
     parser.add_argument("--out", type=Path, help="keep the indexes here (DIR/KEYS-UNITS); default a removed tempdir")
     parser.add_argument("--reuse", action="store_true",
-                        help="measure (c) and (d) again on the indexes an earlier run kept under --out: no build, "
-                             "no (a) or (b)")
+                        help="measure (a), (c) and (d) again on the indexes an earlier run kept under --out (the "
+                             "(a) commit adds its videos to them): no build, no (b)")
     args = parser.parse_args()
     if args.exhaustive_queries > args.queries:
         parser.error("--exhaustive-queries must be at most --queries")

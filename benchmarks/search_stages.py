@@ -80,7 +80,8 @@ def main() -> None:
     runs = [one_query(reader, queries, q, count, scoring) for q in range(1, args.queries + 1)]
     med = {name: float(np.median([run[name] for run in runs])) for name in runs[0]}
     rerank = med["frames"] + med["concepts"] + med["score"]
-    print(f"# {args.index}: {len(units)} units, {state.kind}, shortlist {state.shortlist_for(len(units))}, "
+    print(f"# {args.index}: {len(units)} units, {state.kind}, {state.probes or state.lists} of {state.lists} lists, "
+          f"shortlist {state.shortlist_for(len(units))}, "
           f"{count} candidates, {args.queries} text-like queries (median ms per query)")
     print(f"candidate stage {med['stage']:.1f} ms | rerank {rerank:.1f} ms = frames {med['frames']:.1f} + concepts "
           f"{med['concepts']:.1f} + score {med['score']:.1f} ({1000 * rerank / count:.1f} us per candidate)")

@@ -7,14 +7,18 @@ encoder the codes are in is named by the manifest (``AnnState``):
   Used while the collection's float16 keys stay under FLAT_MAX_BYTES, where a scan is fast.
 - ``pqscan``: one encoder (``ScanEncoder``, trained on a sample of the collection's keys, stored
   once as ``ann-*.npz``) shared by every segment. It projects a key on the top AXES principal axes
-  of the keys' second moment (not centred, so inner products are kept), and the code is a 4-bit
-  product-quantiser code of the first SCAN_AXES of them (64 bytes) followed by an 8-bit code of each
-  of the AXES (512 bytes). A search scans every unit's 4-bit code with faiss's SIMD fast scan,
-  scores its ``shortlist`` best by their 8-bit codes, and returns the best of those.
-There are no coarse lists: queries as far from the units as captions are from their videos fall between
-lists, and an inverted-file index lost their exact top 10 unless it visited a large part of its lists
-(docs/benchmarks.md). A reader adds every segment's codes to one in-memory index (``open_index``)
-and skips tombstoned rows, so a commit writes codes for its new rows only.
+  of the keys' second moment (not centred, so inner products are kept). The code is the number of
+  the nearest of ``lists`` centres of the first SCAN_AXES projections, a 4-bit product-quantiser
+  code of their residual from it (64 bytes), then an 8-bit code of each of the AXES projections
+  (512 bytes). A search scans the 4-bit codes of ``probes`` lists (the ones whose centres score best)
+  with faiss's SIMD fast scan, scores its ``shortlist`` best by their 8-bit codes, and returns the
+  best of those.
+Residuals, not the projections themselves, are what the 4-bit codes hold: units of one tight cluster
+then get distinct codes, where a global code gave them nearly the same one and a query by example
+needed a shortlist four times longer at 1M units (docs/benchmarks.md). Lists cost recall only
+when a search skips some; the tuner measures that, and visiting every list is one of its choices.
+A reader adds every segment's codes to one in-memory index (``open_index``) and skips tombstoned
+rows, so a commit writes codes for its new rows only.
 
 The candidates only choose what the exact GLSCL rerank scores, so the tuner (``tune``) measures, for
 queries made from the collection's own units (text-like ones and the units themselves,
@@ -42,9 +46,11 @@ from glscl_index.store.ann_state import (
     AXES,
     CANDIDATE_LADDER,
     FLAT,
+    PROBE_DIVISORS,
     SHORTLIST_LADDER,
     TUNE_TARGET,
     AnnState,
+    lists_for,
     scan_dims,
 )
 from glscl_index.store.schema import StackedRows
@@ -59,21 +65,25 @@ PARALLEL_MIN_ROWS = 4096  # fewer keys than this are encoded on one thread
 
 @dataclass
 class ScanEncoder:
-    """Keys ``[N, G]`` -> codes uint8 ``[N, scan_bytes + A]``: 4-bit PQ of the first SCAN_AXES projections, then
-    one byte per projection on the A axes."""
+    """Keys ``[N, G]`` -> codes uint8 ``[N, scan_bytes + A]``: list number and 4-bit PQ code of the residual of the
+    first SCAN_AXES projections, then one byte per projection on the A axes."""
 
     axes: np.ndarray  # float32 [G, A]: the top principal axes of the keys' second moment
-    pq: faiss.IndexPQ  # 4-bit product quantiser of the first ``pq.d`` projections (trained, empty)
+    ivf: faiss.IndexIVFPQ  # lists and 4-bit product quantiser of the first ``ivf.d`` projections (trained, empty)
     low: np.ndarray  # float32 [A]: each projection's 8-bit range start
     step: np.ndarray  # float32 [A]: its 8-bit step
 
     @property
     def scan_bytes(self) -> int:
-        return int(self.pq.sa_code_size())
+        return int(self.ivf.sa_code_size())
 
     @property
     def code_size(self) -> int:
         return self.scan_bytes + self.axes.shape[1]
+
+    @property
+    def lists(self) -> int:
+        return int(self.ivf.nlist)
 
     def project(self, keys: np.ndarray) -> np.ndarray:
         """keys ``[N, G]`` -> projections float32 ``[N, A]``."""
@@ -81,7 +91,7 @@ class ScanEncoder:
 
     def encode(self, keys: np.ndarray) -> np.ndarray:
         projected = self.project(keys)
-        scan = self.pq.sa_encode(np.ascontiguousarray(projected[:, : self.pq.d]))
+        scan = self.ivf.sa_encode(np.ascontiguousarray(projected[:, : self.ivf.d]))
         fine = np.clip(np.rint((projected - self.low) / self.step), 0, 255).astype(np.uint8)
         return np.concatenate([scan, fine], axis=1)
 
@@ -95,14 +105,20 @@ def train_encoder(sample: np.ndarray) -> ScanEncoder:
     _, vectors = np.linalg.eigh(moment)  # ascending eigenvalues
     axes = np.ascontiguousarray(vectors[:, ::-1][:, : min(AXES, key_dim)], dtype=np.float32)
     projected = sample @ axes
-    scan = scan_dims(key_dim)
-    pq = faiss.IndexPQ(scan, scan // 2, SCAN_BITS, faiss.METRIC_INNER_PRODUCT)
-    pq.train(np.ascontiguousarray(projected[:, :scan]))
+    ivf = _scan_quantizer(scan_dims(key_dim), lists_for(len(sample)))
+    ivf.train(np.ascontiguousarray(projected[:, : ivf.d]))
     low, high = projected.min(axis=0), projected.max(axis=0)
     margin = RANGE_MARGIN * (high - low)
     low, high = low - margin, high + margin
     step = np.where(high > low, (high - low) / 255, 1.0).astype(np.float32)
-    return ScanEncoder(axes, pq, low.astype(np.float32), step)
+    return ScanEncoder(axes, ivf, low.astype(np.float32), step)
+
+
+def _scan_quantizer(dims: int, lists: int) -> faiss.IndexIVFPQ:
+    """An untrained ``lists``-list IVF with 4-bit PQ codes (two projections per sub-quantizer) of the residuals."""
+    ivf = faiss.IndexIVFPQ(faiss.IndexFlatIP(dims), dims, lists, dims // 2, SCAN_BITS, faiss.METRIC_INNER_PRODUCT)
+    ivf.by_residual = lists > 1
+    return ivf
 
 
 def encode(keys: np.ndarray, state: AnnState, encoder: ScanEncoder | None) -> np.ndarray:
@@ -151,25 +167,40 @@ def write_encoder(path: Path, encoder: ScanEncoder) -> None:
     with atomic_write(path) as tmp:
         with open(tmp, "wb") as sink:
             np.savez(
-                sink, axes=encoder.axes, low=encoder.low, step=encoder.step, pq=faiss.serialize_index(encoder.pq)
+                sink, axes=encoder.axes, low=encoder.low, step=encoder.step, ivf=faiss.serialize_index(encoder.ivf)
             )
 
 
 def read_encoder(path: Path) -> ScanEncoder:
-    """Raises FileNotFoundError, or ValueError when the file is not a whole encoder."""
+    """Raises FileNotFoundError, or ValueError when the file is not a whole encoder.
+
+    An encoder written before lists (a flat 4-bit PQ, ``pq``) reads as one list without residuals: its codes are
+    the same bytes, so its index is searched as before until the next commit trains a new one."""
     if not path.is_file():
         raise FileNotFoundError(2, "encoder file is missing", str(path))
     try:
         with np.load(path, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in ("axes", "low", "step", "pq")}
-        pq = faiss.deserialize_index(arrays["pq"])  # already the concrete class; downcasting it again frees it
+            arrays = {name: stored[name] for name in ("axes", "low", "step")}
+            quantizer = stored["ivf"] if "ivf" in stored.files else stored["pq"]
+        scan = faiss.deserialize_index(quantizer)  # already the concrete class; downcasting it again frees it
     except (OSError, ValueError, KeyError, RuntimeError, EOFError, zipfile.BadZipFile) as exc:  # numpy's, faiss's
         raise ValueError(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'damaged'}") from exc
+    if isinstance(scan, faiss.IndexPQ):
+        scan = _one_list(scan)
     axes, low, step = arrays["axes"], arrays["low"], arrays["step"]
     width = (axes.shape[1],) if axes.ndim == 2 else None
-    if not isinstance(pq, faiss.IndexPQ) or low.shape != width or step.shape != width or pq.d > axes.shape[1]:
+    if not isinstance(scan, faiss.IndexIVFPQ) or low.shape != width or step.shape != width or scan.d > axes.shape[1]:
         raise ValueError("the encoder's parts do not fit together")
-    return ScanEncoder(axes, pq, low, step)
+    return ScanEncoder(axes, scan, low, step)
+
+
+def _one_list(pq: faiss.IndexPQ) -> faiss.IndexIVFPQ:
+    """A flat PQ as a one-list IVF without residuals (faiss writes no list number for one list: the same codes)."""
+    ivf = _scan_quantizer(pq.d, 1)
+    ivf.quantizer.add(np.zeros((1, pq.d), np.float32))
+    faiss.copy_array_to_vector(faiss.vector_to_array(pq.pq.centroids), ivf.pq.centroids)
+    ivf.is_trained = True
+    return ivf
 
 
 class SearchIndex:
@@ -182,7 +213,7 @@ class SearchIndex:
         self, index: Any, state: AnnState, dead: np.ndarray, encoder: ScanEncoder | None = None,
         fine: StackedRows | None = None,
     ):
-        self.index = index  # flat: fp16 scalar-quantizer index; pqscan: PQ fast-scan index
+        self.index = index  # flat: fp16 scalar-quantizer index; pqscan: IVF-PQ fast-scan index
         self.state = state
         self.encoder = encoder
         self.fine = fine  # pqscan: the 8-bit codes [physical, A], read for shortlisted rows only
@@ -192,16 +223,19 @@ class SearchIndex:
         self.live = index.ntotal - len(self.dead)
         inner = faiss.IDSelectorBatch(self.dead) if len(self.dead) else None
         self._keep = (inner, faiss.IDSelectorNot(inner)) if inner is not None else None
+        self._refine = _refiner(encoder) if encoder is not None else None
 
     @property
     def ntotal(self) -> int:
         return self.index.ntotal
 
-    def search(self, queries: np.ndarray, n: int, shortlist: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, n: int, shortlist: int | None = None, probes: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """queries ``[Q, G]`` -> (scores ``[Q, n']``, physical ids ``[Q, n']``), best first; -1 ids pad.
 
-        pqscan: the best ``shortlist`` units by their 4-bit codes (at least ``n``; default the tuned count), then the
-        best ``n`` of those by their 8-bit codes."""
+        pqscan: the best ``shortlist`` units by their 4-bit codes in the ``probes`` best lists (defaults: the tuned
+        ones; shortlist at least ``n``), then the best ``n`` of those by their 8-bit codes."""
         n = max(1, min(n, self.live))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if self.state.kind == FLAT:
@@ -209,25 +243,42 @@ class SearchIndex:
             if self._keep is not None:
                 params.sel = self._keep[1]
             return self.index.search(queries, n, params=params)
-        return self._scan(queries, n, max(n, shortlist or self.state.shortlist_for(self.live) or SHORTLIST_LADDER[-1]))
+        shortlist = max(n, shortlist or self.state.shortlist_for(self.live) or SHORTLIST_LADDER[-1])
+        return self._scan(queries, n, shortlist, probes or self.state.probes or self.index.nlist)
 
-    def _scan(self, queries: np.ndarray, n: int, shortlist: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.encoder is None or self.fine is None:
+    def _scan(self, queries: np.ndarray, n: int, shortlist: int, probes: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.encoder is None or self.fine is None or self._refine is None:
             raise AssertionError("a pqscan index needs its encoder and 8-bit codes")
         projected = self.encoder.project(queries)
+        params = faiss.SearchParametersIVF()
+        params.nprobe = min(probes, self.index.nlist)
         # The fast scan takes no ID selector: ask for as many more as there are dead rows, and drop those.
         wanted = min(self.ntotal, min(shortlist, self.live) + len(self.dead))
-        _, found = self.index.search(np.ascontiguousarray(projected[:, : self.encoder.pq.d]), wanted)
+        _, found = self.index.search(np.ascontiguousarray(projected[:, : self.encoder.ivf.d]), wanted, params=params)
         scores = np.full((len(queries), n), -np.inf, np.float32)
         ids = np.full((len(queries), n), -1, np.int64)
         for q in range(len(queries)):  # one query's shortlist at a time: [shortlist, A] bytes each
             rows = found[q][found[q] >= 0]
             rows = np.sort(rows[self.alive[rows]][:shortlist])  # ascending: the memory-mapped codes read forwards
-            fine = self.fine[rows].astype(np.float32) @ (projected[q] * self.encoder.step)
-            fine += projected[q] @ self.encoder.low
-            best = np.argsort(-fine, kind="stable")[:n]
-            scores[q, : len(best)], ids[q, : len(best)] = fine[best], rows[best]
+            # faiss scores the 8-bit codes (SIMD, no float copy of them): a tenth of numpy's time.
+            self._refine.reset()
+            self._refine.add_sa_codes(np.ascontiguousarray(self.fine[rows]))
+            best_scores, best = self._refine.search(projected[q : q + 1], min(n, len(rows)))
+            kept = best[0] >= 0
+            scores[q, : kept.sum()], ids[q, : kept.sum()] = best_scores[0][kept], rows[best[0][kept]]
         return scores, ids
+
+
+def _refiner(encoder: ScanEncoder) -> faiss.IndexScalarQuantizer:
+    """An empty faiss 8-bit index whose codes mean what the encoder's 8-bit codes mean (low + step x code): faiss
+    decodes a code c of a dimension as vmin + (c + 0.5) / 255 x vdiff."""
+    refine = faiss.IndexScalarQuantizer(
+        encoder.axes.shape[1], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
+    trained = np.concatenate([encoder.low - 0.5 * encoder.step, 255 * encoder.step]).astype(np.float32)
+    faiss.copy_array_to_vector(trained, refine.sq.trained)
+    refine.is_trained = True
+    return refine
 
 
 def open_index(
@@ -243,17 +294,19 @@ def open_index(
         return SearchIndex(index, state, dead)
     if encoder is None:
         raise AssertionError("a pqscan state needs its encoder")
-    pq: Any = faiss.clone_index(encoder.pq)  # an IndexPQ; faiss's stubs know only the base class
+    ivf: Any = faiss.clone_index(encoder.ivf)  # an IndexIVFPQ; faiss's stubs know only the base class
     scan = encoder.scan_bytes
     for part in codes:
         if len(part):
-            pq.add_sa_codes(np.ascontiguousarray(part[:, :scan]))
+            ivf.add_sa_codes(np.ascontiguousarray(part[:, :scan]))  # ids follow on: physical ids
     fine = StackedRows([part[:, scan:] for part in codes] or [np.zeros((0, encoder.axes.shape[1]), np.uint8)])
-    return SearchIndex(faiss.IndexPQFastScan(pq), state, dead, encoder, fine)
+    # faiss's fast scan takes its codes from a filled IVF-PQ (adding codes to it directly is not supported).
+    return SearchIndex(faiss.IndexIVFPQFastScan(ivf), state, dead, encoder, fine)
 
 
 @dataclass
 class Tuning:
+    probes: int
     shortlist: int
     candidates: int
     recall: float
@@ -261,7 +314,7 @@ class Tuning:
 
 
 def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank_seconds: float) -> Tuning:
-    """The cheapest (shortlist, candidates) whose candidates hold >= TUNE_TARGET of the truth in every group.
+    """The cheapest (probes, shortlist, candidates) whose candidates hold >= TUNE_TARGET of the truth in every group.
 
     ``groups``: (queries ``[S, G]``, their truth ``[S, k]`` physical ids) per kind of query. Cost = measured search
     seconds per query + candidates x ``rerank_seconds`` (the measured exact scoring of one candidate). Where no
@@ -270,12 +323,17 @@ def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank
     """
     queries = sum(len(q) for q, _ in groups)
     counts = [c for c in CANDIDATE_LADDER if c < index.live] or [CANDIDATE_LADDER[0]]
-    shortlists = [0] if index.state.kind == FLAT else [s for s in SHORTLIST_LADDER if s < index.live] + [index.live]
+    settings = [(0, 0)]
+    if index.state.kind != FLAT:
+        lists = index.index.nlist
+        visits = sorted({max(1, lists // d) for d in PROBE_DIVISORS}, reverse=True)
+        shortlists = [s for s in SHORTLIST_LADDER if s < index.live] + [index.live]
+        settings = [(p, s) for p in visits for s in shortlists]
     best: tuple[float, Tuning] | None = None
-    for shortlist in shortlists:
+    for probes, shortlist in settings:
         usable = [c for c in counts if not shortlist or c <= shortlist]
         started = time.perf_counter()
-        found = [index.search(q, max(usable), shortlist)[1] for q, _ in groups]
+        found = [index.search(q, max(usable), shortlist, probes)[1] for q, _ in groups]
         seconds = (time.perf_counter() - started) / queries
         for candidates in usable:
             recall = min(
@@ -284,9 +342,9 @@ def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank
             if recall >= TUNE_TARGET:
                 cost = seconds + candidates * rerank_seconds
                 if best is None or cost < best[0]:
-                    best = (cost, Tuning(shortlist, candidates, recall, queries))
+                    best = (cost, Tuning(probes, shortlist, candidates, recall, queries))
                 break
-    return best[1] if best is not None else Tuning(index.live, index.live, 1.0, queries)
+    return best[1] if best is not None else Tuning(0, index.live, index.live, 1.0, queries)
 
 
 def candidate_recall(found: np.ndarray, truth: np.ndarray) -> float:

@@ -35,11 +35,31 @@ def scan_dims(key_dim: int) -> int:
     return min(SCAN_AXES, AXES, key_dim) // 2 * 2  # keys are D (1 + K) >= 2 wide
 
 
-def scan_bytes(key_dim: int) -> int:
-    """Bytes of one unit's 4-bit scan code (the part of a pqscan code a reader holds in memory)."""
-    return scan_dims(key_dim) // 4 + (scan_dims(key_dim) % 4 > 0)
+def scan_bytes(key_dim: int, lists: int) -> int:
+    """Bytes of one unit's scan code (the part of a pqscan code a reader holds in memory): its list number (as faiss
+    writes it: the bytes that hold lists - 1), then two 4-bit sub-quantizer codes a byte."""
+    list_bytes = math.ceil((max(1, lists) - 1).bit_length() / 8)
+    return list_bytes + math.ceil(scan_dims(key_dim) / 4)
+
+
+# Coarse lists of the pqscan encoder: the scan codes are residuals from the nearest list centre, so units of one
+# tight cluster get distinct codes (a global 4-bit code gave them the same one; queries by example then needed a
+# 4x larger shortlist at 1M units, docs/benchmarks.md). At least LIST_POINTS training keys per list.
+MAX_LISTS = 1024
+LIST_POINTS = 48
+
+
+def lists_for(train_rows: int) -> int:
+    """Coarse lists for an encoder trained on ``train_rows`` keys: a power of two, 1..MAX_LISTS."""
+    fit = max(1, train_rows // LIST_POINTS)
+    return min(MAX_LISTS, 1 << (fit.bit_length() - 1))
+
+
+# A search visits lists / d of the lists for one d of these, the tuner's choice (1: every list, none is missed).
+PROBE_DIVISORS = (1, 4, 16)
 # PQ-scan shortlists (units refined by their 8-bit codes) the tuner tries; beyond the last, every unit is scored.
 SHORTLIST_LADDER = (1600, 3200, 6400, 12800, 25600, 51200, 102400)
+
 
 @dataclass
 class AnnState:
@@ -49,6 +69,8 @@ class AnnState:
     tag: str = FLAT  # names the encoder in segment code files; changes when it is trained again
     encoder: str = ""  # the pqscan encoder file ("" for flat)
     trained_units: int = 0  # live units when the encoder was trained
+    lists: int = 0  # coarse lists of the pqscan encoder (0: one trained before lists; coded again at the next commit)
+    probes: int = 0  # lists a search visits (0: all)
     shortlist: int = 0  # units the PQ scan passes to the 8-bit refinement (pqscan)
     # candidates the rerank needs for the recall target (0: the search default; the live count or more: every
     # unit is scored, as no cheaper setting reached the target)
@@ -107,7 +129,7 @@ def needs_training(state: AnnState, kind: str, num_units: int) -> bool:
     """True when the codes must be made with a new encoder: another kind, or a PQ scan grown past its training."""
     if kind != state.kind:
         return True
-    return kind == PQSCAN and num_units > RETRAIN_GROWTH * max(1, state.trained_units)
+    return kind == PQSCAN and (not state.lists or num_units > RETRAIN_GROWTH * max(1, state.trained_units))
 
 
 def needs_tuning(state: AnnState, num_units: int) -> bool:

@@ -85,14 +85,17 @@ class IndexReader:
         codes = [ann.encode(keys[s : s + ann.ADD_CHUNK], state, None) for s in range(0, len(keys), ann.ADD_CHUNK)]
         return ann.open_index(state, None, codes, self.manifest.dims.key_dim, np.zeros(0, np.int64))
 
-    def search_keys(self, queries: np.ndarray, n: int, shortlist: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search_keys(
+        self, queries: np.ndarray, n: int, shortlist: int | None = None, probes: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """queries float32 ``[Q, G]`` -> (scores ``[Q, n']``, rows ``[Q, n']`` into ``self.units``; -1 pads).
 
-        ``shortlist`` overrides the tuned number of units a PQ scan refines (benchmarks sweep it)."""
+        ``shortlist`` and ``probes`` override the tuned number of units a PQ scan refines and of lists it visits
+        (benchmarks sweep them)."""
         if len(self.units) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
         index = self.key_index
-        scores, ids = index.search(queries, n, shortlist)
+        scores, ids = index.search(queries, n, shortlist, probes)
         if self._stored_index is None:
             return scores, ids  # built over the live rows themselves
         return scores, np.where(ids >= 0, self._live_rows[np.maximum(ids, 0)], -1)

@@ -68,7 +68,9 @@ class SegmentCoder:
         name = f"ann-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.npz"
         ann.write_encoder(self.root / name, encoder)
         self._encoder = (name, encoder)
-        return ann_state.AnnState(kind=ann_state.PQSCAN, tag=tag, encoder=name, trained_units=live)
+        return ann_state.AnnState(
+            kind=ann_state.PQSCAN, tag=tag, encoder=name, trained_units=live, lists=encoder.lists
+        )
 
     def _load_encoder(self, state: ann_state.AnnState) -> ann.ScanEncoder | None:
         if state.kind != ann_state.PQSCAN:
@@ -97,7 +99,7 @@ class SegmentCoder:
 
     def _tune(self, manifest: Manifest, encoder: ann.ScanEncoder | None) -> ann_state.AnnState:
         """Measure the candidates' recall of the exact GLSCL top 10 of queries made from the collection's units
-        (store/tuning_queries.py) and pick the shortlist and their count."""
+        (store/tuning_queries.py) and pick the lists visited, the shortlist and the candidates' count."""
         # torch is imported here, not with the store (as in store/unit_keys.py): a writer takes its lock first.
         from glscl_index.store import tuning_queries
 
@@ -116,8 +118,8 @@ class SegmentCoder:
         # The smallest count the tuner tries is the search's own default: record 0 ("the default") for it.
         candidates = tuning.candidates if tuning.candidates > ann_state.CANDIDATE_LADDER[0] else 0
         return replace(
-            manifest.ann, shortlist=tuning.shortlist, candidates=candidates, recall=round(tuning.recall, 4),
-            tuned_units=len(units), tune_queries=tuning.queries,
+            manifest.ann, probes=tuning.probes, shortlist=tuning.shortlist, candidates=candidates,
+            recall=round(tuning.recall, 4), tuned_units=len(units), tune_queries=tuning.queries,
         )
 
 

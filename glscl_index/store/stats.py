@@ -28,8 +28,8 @@ class IndexStats:
     fingerprint: str
     model: dict  # architecture, source, mode, embed_dim, num_queries, num_frames, max_words, score
     faiss_type: str  # what was asked for: auto, flat or pqscan
-    # what the candidates come from now: "flat", "pqscan (shortlist N)", or "exhaustive (...)" where the tuner found
-    # no candidate setting that holds the exact top 10, so the search scores every unit
+    # what the candidates come from now: "flat", "pqscan (P of L lists, shortlist N)", or "exhaustive (...)" where
+    # the tuner found no candidate setting that holds the exact top 10, so the search scores every unit
     search_index: str
     # measured share of the exact GLSCL top 10 of the tuner's queries among the candidates (None: not measured yet)
     recall: float | None
@@ -97,7 +97,10 @@ def index_stats(root: str | Path) -> IndexStats:
 def _search_index(state: AnnState, searched: str, live: int) -> str:
     if state.candidates and state.candidates_for(live) >= live:
         return "exhaustive (every unit scored: no cheaper candidate setting held the exact top 10)"
-    return f"pqscan (shortlist {state.shortlist_for(live)})" if searched == PQSCAN else "flat"
+    if searched != PQSCAN:
+        return "flat"
+    lists = f"{state.probes or state.lists} of {state.lists} lists, " if state.lists else ""
+    return f"pqscan ({lists}shortlist {state.shortlist_for(live)})"
 
 
 def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: int) -> dict:
@@ -137,7 +140,7 @@ def _reader_memory(manifest: Manifest, sizes: dict[str, int]) -> int:
     part (their 8-bit part is memory-mapped, like the shards; the catalog is read on demand)."""
     codes = sum(size for name, size in sizes.items() if name.endswith(".codes.npy"))
     if manifest.ann.kind == PQSCAN:
-        codes = sum(s.rows for s in manifest.shards) * scan_bytes(manifest.dims.key_dim)
+        codes = sum(s.rows for s in manifest.shards) * scan_bytes(manifest.dims.key_dim, manifest.ann.lists)
     return codes + sizes.get(manifest.ann.encoder, 0)
 
 

@@ -158,8 +158,8 @@ class IndexWriter:
             self.catalog[entry.path] = entry
             self._changed_paths.add(entry.path)
             self._removed_paths.discard(entry.path)
-            if entry.status == "indexed":
-                self._paths_of_video().setdefault(entry.video_id, set()).add(entry.path)
+            if entry.status == "indexed" and self._video_paths is not None:
+                self._video_paths.setdefault(entry.video_id, set()).add(entry.path)
             self._catalog_dirty = True
 
     def remove_catalog_paths(self, paths: Iterable[str]) -> None:
@@ -181,6 +181,8 @@ class IndexWriter:
         return orphans
 
     def _paths_of_video(self) -> dict[str, set[str]]:
+        # Built from the catalog on first use and kept current after: a commit that only adds files never
+        # builds it (a pass over every entry: seconds at 1M).
         if self._video_paths is None:
             self._video_paths = {}
             for entry in self.catalog.values():
@@ -190,8 +192,8 @@ class IndexWriter:
 
     def _forget_path(self, path: str) -> None:
         old = self.catalog.get(path)
-        if old is not None and old.status == "indexed":
-            self._paths_of_video().get(old.video_id, set()).discard(path)
+        if old is not None and old.status == "indexed" and self._video_paths is not None:
+            self._video_paths.get(old.video_id, set()).discard(path)
 
     def has_pending(self) -> bool:
         return bool(self._staged) or bool(self._dead_ids) or self._catalog_dirty

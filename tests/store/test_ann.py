@@ -2,7 +2,9 @@
 isotropic keys, tombstones, damage, and indexes written before segments had codes (formats 1-3)."""
 
 import json
+from dataclasses import replace
 
+import faiss
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -67,8 +69,9 @@ def test_kind_follows_the_collection_size():
     assert ann_state.wanted_kind("auto", 14_000, 4608, current="pqscan") == "flat"
     with pytest.raises(ValueError, match="unknown FAISS index type"):
         ann_state.resolve_choice("lsh")
-    state = ann_state.AnnState(kind="pqscan", trained_units=1000)
+    state = ann_state.AnnState(kind="pqscan", trained_units=1000, lists=16)
     assert not ann_state.needs_training(state, "pqscan", 8000) and ann_state.needs_training(state, "pqscan", 8001)
+    assert ann_state.needs_training(replace(state, lists=0), "pqscan", 1000)  # an encoder from before lists
 
 
 def test_codes_follow_segments_and_search_matches_brute_force_past_tombstones(tmp_path):
@@ -238,7 +241,9 @@ def test_a_damaged_pqscan_encoder_is_a_clear_error_and_repair_trains_it_again(tm
         manifest = writer.commit()
     encoder = tmp_path / manifest.ann.encoder
     assert manifest.ann.kind == "pqscan" and encoder.suffix == ".npz"
-    assert ann.read_encoder(encoder).scan_bytes == ann_state.scan_bytes(WIDE.key_dim)  # what `glscl info` counts
+    read = ann.read_encoder(encoder)
+    assert read.lists == manifest.ann.lists > 1
+    assert read.scan_bytes == ann_state.scan_bytes(WIDE.key_dim, manifest.ann.lists)  # what `glscl info` counts
     encoder.write_bytes(encoder.read_bytes()[:1000])
     with pytest.raises(IndexCorruptError, match=f"search encoder {encoder.name} is damaged.*glscl check --repair"):
         IndexReader.open(tmp_path)
@@ -271,6 +276,45 @@ def test_an_index_coded_as_ivfpq_is_searched_and_coded_again_as_pqscan(tmp_path)
         manifest = writer.commit()
     assert manifest.ann.kind == "pqscan" and manifest.ann.encoder.endswith(".npz")
     assert all(s.codes.split(".")[-3] == manifest.ann.tag for s in manifest.shards)
+    reader = IndexReader.open(tmp_path)
+    _, rows = reader.search_keys(keys_of(reader.units, WIDE), 1)
+    assert np.array_equal(rows[:, 0], np.arange(320))
+
+
+def test_a_pqscan_index_from_before_lists_is_searched_and_coded_again_with_lists(tmp_path):
+    """An encoder written before the scan codes had lists (a flat 4-bit PQ) reads as one list: its codes are
+    searched as they are, and the next commit trains an encoder with lists and codes every segment again."""
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(300, 1), "a", 1))
+        manifest = writer.commit()
+    current = ann.read_encoder(tmp_path / manifest.ann.encoder)
+    keys = keys_of(IndexReader.open(tmp_path).units, WIDE)
+    projected = current.project(keys)
+    dims = current.ivf.d
+    flat_pq = faiss.IndexPQ(dims, dims // 2, 4, faiss.METRIC_INNER_PRODUCT)
+    flat_pq.train(np.ascontiguousarray(projected[:, :dims]))
+    np.savez(
+        tmp_path / manifest.ann.encoder, axes=current.axes, low=current.low, step=current.step,
+        pq=faiss.serialize_index(flat_pq),
+    )
+    fine = current.encode(keys)[:, current.scan_bytes :]
+    old_codes = np.concatenate([flat_pq.sa_encode(np.ascontiguousarray(projected[:, :dims])), fine], axis=1)
+    segment = manifest.shards[0]
+    ann.write_codes(tmp_path / "shards" / segment.codes, old_codes)
+    document = json.loads((tmp_path / "manifest.json").read_text())
+    for name in ("lists", "probes"):
+        del document["ann"][name]
+    (tmp_path / "manifest.json").write_text(json.dumps(document))
+
+    reader = IndexReader.open(tmp_path)
+    assert reader.key_index.encoder.lists == 1
+    _, rows = reader.search_keys(keys[:20], 1)
+    assert np.array_equal(rows[:, 0], np.arange(20))
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(20, 2), "b", 2))
+        upgraded = writer.commit()
+    assert upgraded.ann.lists > 1 and upgraded.ann.encoder != manifest.ann.encoder
+    assert all(s.codes.split(".")[-3] == upgraded.ann.tag for s in upgraded.shards)
     reader = IndexReader.open(tmp_path)
     _, rows = reader.search_keys(keys_of(reader.units, WIDE), 1)
     assert np.array_equal(rows[:, 0], np.arange(320))
