@@ -1,7 +1,7 @@
 """The index at scale (issue 11): commit cost, first-run I/O, search latency and agreement, memory, disk.
 
 Usage: .venv/bin/python benchmarks/index_scale.py [--units 10000 100000 1000000] [--keys clustered isotropic]
-       [--queries 30] [--exhaustive-queries 10] [--seed 0] [--skip-first-run] [--out DIR [--reuse]]
+       [--queries 30] [--exhaustive-queries 10] [--seed 0] [--skip-first-run] [--warm-cache] [--out DIR [--reuse]]
 
 For each key family (benchmarks/scale_keys.py: "clustered" like CLIP, "isotropic" the worst case) and
 each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight model:
@@ -15,6 +15,9 @@ each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight
     (the first 3 are run once before timing), ranked one at a time by Searcher.rank, text encoding
     excluded: p50/p95 ms; and the mean top-10 agreement (overlap of the video ids) with exhaustive
     exact scoring (SearchConfig(exhaustive=True)) over the first --exhaustive-queries of them.
+    --warm-cache reads the files a search reads (Arrow copies, codes) once before, so they are in the page
+    cache, as for a long-running server on a machine with the memory for them; without it a search may wait
+    on the disk for every candidate (several ms per read on this machine's virtual disk).
 (d) the resident memory of a fresh process that opens the index and answers one query, above what it
     held with the model loaded (search_quality_latency.reader_memory_mb), and disk per unit.
 (a) a nightly run, after (c): a new writer opens the N-unit index, adds 100 one-unit videos and
@@ -163,6 +166,17 @@ def nightly(root: Path, family: KeyFamily, model_config: dict) -> Nightly:
     return Nightly(opened - start, committed - opened, written, changed)
 
 
+def read_searched_files(root: Path) -> int:
+    """Read once the files a search reads from (the shards' Arrow copies and the codes), so the page cache holds
+    them as it does for a reader that has been answering queries for a while; the bytes read."""
+    total = 0
+    for path in sorted([*(root / "shards").glob("*.arrow"), *(root / "shards").glob("*.codes.npy")]):
+        with open(path, "rb") as source:
+            while chunk := source.read(16 << 20):
+                total += len(chunk)
+    return total
+
+
 def search(root: Path, family: KeyFamily, model, queries: int, exhaustive_queries: int):
     """(ANN description, warm latencies ms [queries], mean top-10 agreement with exhaustive scoring)."""
     reader = IndexReader.open(root)
@@ -225,6 +239,8 @@ def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> N
         )
     size = disk_bytes(root)
     rss_mb, anon_mb = reader_memory_mb(root)
+    if args.warm_cache:
+        read_searched_files(root)
     ann, latency_ms, agreement, int8 = search(root, family, model, args.queries, args.exhaustive_queries)
     late = nightly(root, family, model_config)
     run = (
@@ -252,6 +268,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-first-run", action="store_true",
                         help=f"build each index with a commit every {BULK_COMMIT_EVERY} units; no (b) figures")
+    parser.add_argument("--warm-cache", action="store_true",
+                        help="read the files a search reads once before timing (c): the page cache of a machine "
+                             "with the memory to hold them, as a long-running server has it")
     parser.add_argument("--out", type=Path, help="keep the indexes here (DIR/KEYS-UNITS); default a removed tempdir")
     parser.add_argument("--reuse", action="store_true",
                         help="measure (a), (c) and (d) again on the indexes an earlier run kept under --out (the "
@@ -267,8 +286,9 @@ def main() -> None:
     model = create_random_model("ViT-B-32", trained=True)
     model_config = {"glscl": model.config.to_dict()}
     out = args.out or Path(tempfile.mkdtemp(prefix="glscl-scale-"))
+    cache = "searched files read once before (c)" if args.warm_cache else "page cache as the run left it"
     print(f"# {machine()}; GLSCL shapes D={VIT_B32.dim} T={VIT_B32.frames} K={VIT_B32.concepts}; "
-          f"{NIGHTLY_VIDEOS}-video commit (a) after search; index under {out}")
+          f"{NIGHTLY_VIDEOS}-video commit (a) after search; {cache}; index under {out}")
     print(HEADER, flush=True)
     commit_s: dict[str, list[float]] = {}
     try:

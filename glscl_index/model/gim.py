@@ -41,18 +41,23 @@ def _weights_from_dots(
 def global_similarity(
     sentence: torch.Tensor, frames: torch.Tensor, mask: torch.Tensor, tau: float, logits: str = "dot"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """sim1 = cos(e, g) for every (text, video) pair, without materialising g.
+    """sim1 = cos(e, g) for every (text, video) pair.
 
     sentence ``[Q, D]``, frames ``[V, T, D]``, mask ``[V, T]`` -> (sim1 ``[Q, V]``,
-    frame weights ``[Q, V, T]``); ``logits`` as in ``frame_weights``. Because g = sum_t a_t v_t, e.g = sum_t a_t (e.v_t)
-    and |g|^2 = a^T (V V^T) a with the small per-video Gram matrix ``[V, T, T]``;
-    this keeps the cost at O(Q V T (D + T)) with no ``[Q, V, D]`` intermediate.
+    frame weights ``[Q, V, T]``); ``logits`` as in ``frame_weights``. Because g = sum_t a_t v_t,
+    e.g = sum_t a_t (e.v_t). |g|^2 takes the cheaper of two routes: for fewer texts than frames (a search:
+    Q = 1) g itself, O(Q V T D); for more (the tuner's and the evaluation's batches) a^T (V V^T) a with the
+    small per-video Gram matrix ``[V, T, T]``, O(V T^2 D + Q V T^2), with no ``[Q, V, D]`` intermediate.
     """
     dots = torch.einsum("qd,vtd->qvt", sentence, frames)
     weights = _weights_from_dots(dots, sentence, frames, mask, tau, logits)
     numerator = (weights * dots).sum(-1)
-    gram = torch.einsum("vtd,vsd->vts", frames, frames)
-    pooled_sq = torch.einsum("qvt,vts,qvs->qv", weights, gram, weights)
+    if sentence.shape[0] < frames.shape[1]:
+        pooled = torch.bmm(weights.transpose(0, 1), frames)  # [V, Q, D]
+        pooled_sq = pooled.square().sum(-1).T
+    else:
+        gram = torch.einsum("vtd,vsd->vts", frames, frames)
+        pooled_sq = torch.einsum("qvt,vts,qvs->qv", weights, gram, weights)
     # Clamp guards the sqrt of a tiny negative produced by rounding when g ~ 0.
     norms = sentence.norm(dim=-1, keepdim=True) * pooled_sq.clamp_min(1e-12).sqrt()
     return numerator / norms, weights

@@ -13,7 +13,7 @@ from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store import ann, ann_state
 from glscl_index.store.catalog import catalog_files, read_generation_catalog
 from glscl_index.store.manifest import Manifest, read_manifest, require_model
-from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, StackedRows, UnitBatch
+from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, FileRows, StackedRows, UnitBatch
 from glscl_index.store.shards import LAZY_COLUMNS, read_shard
 from glscl_index.store.unit_keys import UnitKeys
 
@@ -149,12 +149,14 @@ def _stack_lazy(columns: list[StackedRows], lives: list[np.ndarray], empty: np.n
     """One StackedRows over every shard's parts, selecting the live rows ``[N]``."""
     parts, rows, offset = [empty], [np.zeros(0, np.int64)], 0
     scales: list[np.ndarray | None] = [None]
+    files: list[FileRows | None] = [None]
     for column, live in zip(columns, lives, strict=False):
         parts += column.parts
         scales += column.scales if column.scales is not None else [None] * len(column.parts)
+        files += column.files if column.files is not None else [None] * len(column.parts)
         rows.append(offset + live)
         offset += len(column)
-    return StackedRows(parts, np.concatenate(rows), scales=scales)
+    return StackedRows(parts, np.concatenate(rows), scales=scales, files=files)
 
 
 def _load_index(root: Path, manifest: Manifest, dead: np.ndarray) -> ann.SearchIndex | None:

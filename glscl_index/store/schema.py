@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import asdict, dataclass, fields
+from typing import BinaryIO
 
 import numpy as np
 
@@ -28,6 +31,14 @@ ARRAY_FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class FileRows:
+    """Where a part's rows lie in a file: ``offset`` bytes in, one after another (the part's own row size)."""
+
+    source: BinaryIO  # the file, open for the reader's lifetime (a writer's garbage collection cannot take it)
+    offset: int
+
+
 class StackedRows:
     """A read-only ``[N, *row_shape]`` array stitched from parts ``[n_i, *row_shape]`` and a row selection.
 
@@ -37,10 +48,16 @@ class StackedRows:
     picks physical rows of the stacked parts (live rows of shards with dead ones). With
     ``scales`` (one ``[n_i, R]`` per part, or None for a float16 part), a part is int8 codes
     ``[n_i, R, D]`` and a row read from it is float32 codes x scale (store/shards.py).
+
+    With ``files`` (a FileRows for every non-empty part), rows are read with pread, one call per run of
+    adjacent rows, instead of through the memory map: touching a map's pages costs a page fault each the
+    first time a process reads them, ~25 us on the benchmark machine (a virtual one) even when the file is in
+    the page cache, and a search's candidates are new rows each time (`benchmarks/search_stages.py`).
     """
 
     def __init__(
-        self, parts: list[np.ndarray], rows: np.ndarray | None = None, scales: list[np.ndarray | None] | None = None
+        self, parts: list[np.ndarray], rows: np.ndarray | None = None, scales: list[np.ndarray | None] | None = None,
+        files: list[FileRows | None] | None = None,
     ):
         self.parts = parts
         self.scales = scales if scales is not None and any(s is not None for s in scales) else None
@@ -49,6 +66,20 @@ class StackedRows:
         # Dequantised rows are float32: numpy has no native float16 arithmetic, and every reader wants float32.
         self.dtype = np.dtype(np.float32) if self.scales is not None else parts[0].dtype
         self.shape = (int(self._starts[-1]) if rows is None else len(rows), *parts[0].shape[1:])
+        self.files = files if files is not None and self._readable(files) else None
+        # Every part's scales as one array over the physical rows, so a gather scales its rows in one operation.
+        self._flat_scales = None
+        scales_known = self.scales is not None and all(
+            s is not None or not len(p) for s, p in zip(self.scales, parts, strict=True)
+        )
+        if self.scales is not None and scales_known:
+            empty = np.zeros((0, *parts[0].shape[1:2]), np.float16)
+            self._flat_scales = np.concatenate([empty if s is None else np.asarray(s) for s in self.scales])
+
+    def _readable(self, files: list[FileRows | None]) -> bool:
+        """A file for every part with rows, and one row layout (the parts' dtype and shape) for all."""
+        layouts = {(p.dtype, p.shape[1:]) for p in self.parts if len(p)}
+        return len(layouts) <= 1 and all(f is not None or not len(p) for f, p in zip(files, self.parts, strict=True))
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -80,12 +111,26 @@ class StackedRows:
         return selected if self._rows is None else self._rows[selected]
 
     def _gather(self, physical: np.ndarray) -> np.ndarray:
-        """Rows ``physical`` of the stacked parts, read in ascending order (each part's rows are one contiguous run
-        of the output, written in place, and the memory map is read forwards); one permutation restores the order
-        asked for when it was not ascending (the searcher asks in ascending order)."""
+        """Rows ``physical`` of the stacked parts, read in ascending order (the memory map or the files are read
+        forwards); one permutation restores the order asked for when it was not ascending (the searcher asks
+        in ascending order)."""
         order = np.argsort(physical, kind="stable")
         ascending = physical[order]
-        out = np.empty((len(physical), *self.shape[1:]), self.dtype)
+        if self.files is not None and (self._flat_scales is not None or self.scales is None):
+            out = self._read_files(ascending)
+            if self._flat_scales is not None:
+                out = np.multiply(out, self._flat_scales[ascending][..., None].astype(np.float32), dtype=np.float32)
+        else:
+            out = self._read_maps(ascending)
+        if np.all(order[1:] > order[:-1]):
+            return out
+        restored = np.empty_like(out)
+        restored[order] = out
+        return restored
+
+    def _read_maps(self, ascending: np.ndarray) -> np.ndarray:
+        """Ascending physical rows through the parts' arrays, each part's rows one contiguous run of the output."""
+        out = np.empty((len(ascending), *self.shape[1:]), self.dtype)
         bounds = np.searchsorted(ascending, self._starts)
         for part, (first, last) in enumerate(zip(bounds[:-1], bounds[1:], strict=False)):
             if first == last:
@@ -99,11 +144,32 @@ class StackedRows:
                     self.parts[part][local], scale[local][..., None].astype(np.float32), out=out[first:last],
                     dtype=np.float32,
                 )
-        if np.all(order[1:] > order[:-1]):
+        return out
+
+    def _read_files(self, ascending: np.ndarray) -> np.ndarray:
+        """Ascending physical rows, as stored (before scaling), with one pread per run of rows adjacent in a file."""
+        files = self.files
+        assert files is not None
+        stored = next((p for p in self.parts if len(p)), self.parts[0])
+        out = np.empty((len(ascending), *stored.shape[1:]), stored.dtype)
+        if not len(ascending):
             return out
-        restored = np.empty_like(out)
-        restored[order] = out
-        return restored
+        row_bytes = out[0].nbytes
+        part = np.searchsorted(self._starts, ascending, side="right") - 1
+        offsets = np.array([f.offset if f is not None else 0 for f in files], np.int64)
+        position = offsets[part] + (ascending - self._starts[part]) * row_bytes
+        starts = np.flatnonzero(
+            np.diff(part, prepend=-1).astype(bool) | (np.diff(position, prepend=-row_bytes) != row_bytes)
+        )
+        flat = memoryview(out.reshape(-1).view(np.uint8).data)
+        for first, last in zip(starts.tolist(), [*starts[1:].tolist(), len(ascending)], strict=True):
+            source = files[int(part[first])]
+            assert source is not None
+            wanted = (last - first) * row_bytes
+            got = os.preadv(source.source.fileno(), [flat[first * row_bytes : last * row_bytes]], int(position[first]))
+            if got != wanted:
+                raise OSError(errno.EIO, f"short read: {got} of {wanted} bytes", getattr(source.source, "name", "?"))
+        return out
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from glscl_index.atomic import atomic_write
 from glscl_index.errors import IndexCorruptError, repair_hint
-from glscl_index.store.schema import CatalogEntry, IndexDims, StackedRows, UnitBatch
+from glscl_index.store.schema import CatalogEntry, FileRows, IndexDims, StackedRows, UnitBatch
 
 SHARD_SUFFIX = ".parquet"
 MAPPED_SUFFIX = ".arrow"
@@ -149,7 +149,7 @@ def rewrite_mapped_copy(path: Path) -> int:
 def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
     """Scalar columns are loaded; features and concepts stay in the memory map until rows are indexed."""
     try:
-        table = _open_table(path)
+        table, mapped = _open_table(path)
         rows = table.num_rows
         data = {name: table.column(name).to_numpy(zero_copy_only=False) for name in SCALAR_COLUMNS}
         for name, shape in _row_shapes(dims).items():
@@ -157,10 +157,15 @@ def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
                 data[name] = np.zeros((rows, *shape), np.float16)
             elif name in LAZY_COLUMNS:
                 scale = SCALE_COLUMNS[name]
+                # Scales are copied into memory (2 bytes per vector): read through the map, each would cost a
+                # page fault per candidate (see FileRows).
                 scales: list[np.ndarray | None] | None = (
-                    list(_chunk_views(table.column(scale), shape[:1])) if scale in table.column_names else None
+                    [np.array(v) for v in _chunk_views(table.column(scale), shape[:1])]
+                    if scale in table.column_names else None
                 )
-                data[name] = StackedRows(_chunk_views(table.column(name), shape), scales=scales)
+                views = _chunk_views(table.column(name), shape)
+                files = [mapped.rows_of(v) for v in views] if mapped is not None else None
+                data[name] = StackedRows(views, scales=scales, files=files)
             else:
                 data[name] = (
                     table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape((rows, *shape))
@@ -177,19 +182,39 @@ def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
     return UnitBatch(**data, fingerprint=fingerprint)
 
 
-def _open_table(path: Path) -> pa.Table:
+@dataclass
+class MappedCopy:
+    """An Arrow copy a table was memory-mapped from: the file again, for reading rows with pread (FileRows)."""
+
+    source: BinaryIO
+    base: int  # the address the map starts at
+    size: int
+
+    def rows_of(self, view: np.ndarray) -> FileRows | None:
+        """Where ``view``'s rows ``[n, ...]`` (a C-contiguous view into the map) lie in the file."""
+        offset = view.__array_interface__["data"][0] - self.base
+        if not view.flags.c_contiguous or len(view) == 0 or offset < 0 or offset + view.nbytes > self.size:
+            return None
+        return FileRows(self.source, offset)
+
+
+def _open_table(path: Path) -> tuple[pa.Table, MappedCopy | None]:
+    """The shard's rows: memory-mapped from its Arrow copy when that is whole (with the copy), else read from it."""
     # The Parquet footer is read even when the copy serves the rows (a few KB):
     # a damaged shard is reported, not hidden behind its copy.
     rows = pq.read_metadata(path).num_rows
     mapped = mapped_copy(path)
     if mapped.is_file():
         try:
-            table = pa.ipc.open_file(pa.memory_map(str(mapped), "r")).read_all()
+            memory = pa.memory_map(str(mapped), "r")
+            base = memory.read_buffer(1).address if memory.size() else 0
+            memory.seek(0)
+            table = pa.ipc.open_file(memory).read_all()
             if table.num_rows == rows:
-                return table
+                return table, MappedCopy(open(mapped, "rb", buffering=0), base, memory.size())
         except (OSError, pa.ArrowException):
             pass  # only a copy: the Parquet shard below is the record
-    return pq.read_table(path)
+    return pq.read_table(path), None
 
 
 def _chunk_views(column: pa.ChunkedArray, shape: tuple[int, ...]) -> list[np.ndarray]:

@@ -1,15 +1,16 @@
 """GIM against a slow reference: loops over texts, videos and real frames only."""
 
 
+import pytest
 import torch
 
 from glscl_index.model.gim import frame_weights, global_similarity
 from tests.model.helpers import reference_sim1
 
 
-def _inputs():
+def _inputs(texts=3):
     torch.manual_seed(1)
-    sentence = torch.randn(3, 16)
+    sentence = torch.randn(texts, 16)
     frames = torch.randn(4, 5, 16)
     mask = torch.tensor(
         [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 0, 0]], dtype=torch.bool
@@ -17,8 +18,9 @@ def _inputs():
     return sentence, frames, mask
 
 
-def test_global_similarity_matches_reference():
-    sentence, frames, mask = _inputs()
+@pytest.mark.parametrize("texts", [1, 3, 8])  # fewer texts than frames (g itself) and more (the Gram matrices)
+def test_global_similarity_matches_reference(texts):
+    sentence, frames, mask = _inputs(texts)
     sim, weights = global_similarity(sentence, frames, mask, tau=3.0)
     ref_sim, ref_weights = reference_sim1(sentence, frames, mask, tau=3.0)
     torch.testing.assert_close(sim.double(), ref_sim, atol=1e-5, rtol=1e-5)

@@ -241,3 +241,29 @@ def test_stacked_rows_read_any_row_order_across_float16_and_int8_parts():
     for order in (np.arange(9), np.array([8, 0, 5, 1, 7, 2]), np.array([3, 3, 0]), np.array([], np.int64)):
         np.testing.assert_array_equal(stacked[order], expected[order])
     np.testing.assert_array_equal(stacked[-1], expected[-1])
+
+
+def test_features_are_read_from_the_files_with_the_same_values_as_through_the_maps(tmp_path):
+    """A reader reads candidate rows from the shards' Arrow copies with pread (no page faults), across segments,
+    in any order and in runs of adjacent rows, and gets what the memory maps hold; a shard without its copy
+    is read into memory and still answers."""
+    from glscl_index.store.schema import StackedRows
+
+    with open_writer(tmp_path) as writer:
+        for seed in range(3):
+            writer.add_units(make_batch(40, video_prefix=f"s{seed}-", seed=seed))
+            writer.commit()
+        writer.remove_videos(["s1-3", "s2-0"])
+        manifest = writer.commit()
+    units = IndexReader.open(tmp_path).units
+    for name in ("frame_features", "visual_concepts"):
+        column = getattr(units, name)
+        assert column.files is not None  # the pread path is the one searched
+        through_maps = StackedRows(column.parts, column._rows, scales=column.scales)
+        assert through_maps.files is None
+        rng = np.random.default_rng(7)
+        for rows in (np.arange(len(units)), rng.permutation(len(units))[:50], np.array([100, 3, 4, 5, 3])):
+            np.testing.assert_array_equal(column[rows], through_maps[rows])
+    (tmp_path / "shards" / manifest.shards[0].name).with_suffix(".arrow").unlink()
+    reopened = IndexReader.open(tmp_path).units
+    np.testing.assert_array_equal(np.asarray(reopened.frame_features), np.asarray(units.frame_features))
