@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import asdict, dataclass, fields
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 
@@ -31,11 +31,18 @@ ARRAY_FIELDS = (
 )
 
 
+class OpenFile(Protocol):
+    """A file open for reading (store/shards.MappedCopy)."""
+
+    name: str
+    fd: int
+
+
 @dataclass(frozen=True)
 class FileRows:
     """Where a part's rows lie in a file: ``offset`` bytes in, one after another (the part's own row size)."""
 
-    source: BinaryIO  # the file, open for the reader's lifetime (a writer's garbage collection cannot take it)
+    source: OpenFile  # open for the reader's lifetime (a writer's garbage collection cannot take it away)
     offset: int
 
 
@@ -166,9 +173,9 @@ class StackedRows:
             source = files[int(part[first])]
             assert source is not None
             wanted = (last - first) * row_bytes
-            got = os.preadv(source.source.fileno(), [flat[first * row_bytes : last * row_bytes]], int(position[first]))
+            got = os.preadv(source.source.fd, [flat[first * row_bytes : last * row_bytes]], int(position[first]))
             if got != wanted:
-                raise OSError(errno.EIO, f"short read: {got} of {wanted} bytes", getattr(source.source, "name", "?"))
+                raise OSError(errno.EIO, f"short read: {got} of {wanted} bytes", source.source.name)
         return out
 
 

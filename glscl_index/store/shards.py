@@ -11,8 +11,10 @@ before it existed, or a damaged copy), the Parquet shard is read into memory.
 from __future__ import annotations
 
 import errno
+import os
+import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -182,20 +184,25 @@ def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
     return UnitBatch(**data, fingerprint=fingerprint)
 
 
-@dataclass
 class MappedCopy:
-    """An Arrow copy a table was memory-mapped from: the file again, for reading rows with pread (FileRows)."""
+    """An Arrow copy a table was memory-mapped from, open again for reading rows with pread (FileRows).
 
-    source: BinaryIO
-    base: int  # the address the map starts at
-    size: int
+    The descriptor is closed when the last FileRows using it is gone, as the memory map is.
+    """
+
+    def __init__(self, path: Path, base: int, size: int):
+        self.name = str(path)
+        self.fd = os.open(path, os.O_RDONLY)
+        self.base = base  # the address the map starts at
+        self.size = size
+        weakref.finalize(self, os.close, self.fd)
 
     def rows_of(self, view: np.ndarray) -> FileRows | None:
         """Where ``view``'s rows ``[n, ...]`` (a C-contiguous view into the map) lie in the file."""
         offset = view.__array_interface__["data"][0] - self.base
         if not view.flags.c_contiguous or len(view) == 0 or offset < 0 or offset + view.nbytes > self.size:
             return None
-        return FileRows(self.source, offset)
+        return FileRows(self, offset)
 
 
 def _open_table(path: Path) -> tuple[pa.Table, MappedCopy | None]:
@@ -211,7 +218,7 @@ def _open_table(path: Path) -> tuple[pa.Table, MappedCopy | None]:
             memory.seek(0)
             table = pa.ipc.open_file(memory).read_all()
             if table.num_rows == rows:
-                return table, MappedCopy(open(mapped, "rb", buffering=0), base, memory.size())
+                return table, MappedCopy(mapped, base, memory.size())
         except (OSError, pa.ArrowException):
             pass  # only a copy: the Parquet shard below is the record
     return pq.read_table(path), None
