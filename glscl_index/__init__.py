@@ -10,7 +10,15 @@ Importing this package is light: torch and the model load when an index is opene
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# torch and faiss each bring their own OpenMP runtime. By default a runtime's idle threads spin for a while
+# after each parallel region, and on a machine with few cores they take the CPU from the other runtime's
+# threads: a 1M-unit search (faiss scan, then torch rerank) took 104 ms per query that way and 56 ms with
+# passive waiting (2 cores, cProfile of Searcher.rank; benchmarks/index_scale.py prints the p50). Set before
+# either library is imported (a runtime reads it once); a user's own setting is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 if TYPE_CHECKING:
     from glscl_index.live_index import LiveIndex, open_index

@@ -47,11 +47,11 @@ from glscl_index.store.ann_state import (
     AXES,
     CANDIDATE_LADDER,
     FLAT,
-    PROBE_DIVISORS,
     SHORTLIST_LADDER,
     TUNE_TARGET,
     AnnState,
     lists_for,
+    probe_choices,
     scan_dims,
 )
 from glscl_index.store.schema import StackedRows
@@ -337,28 +337,31 @@ def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank
     """
     queries = sum(len(q) for q, _ in groups)
     counts = [c for c in CANDIDATE_LADDER if c < index.live] or [CANDIDATE_LADDER[0]]
-    settings = [(0, 0)]
+    visits, shortlists = [0], [0]
     if index.state.kind != FLAT:
-        lists = index.index.nlist
-        visits = sorted({max(1, lists // d) for d in PROBE_DIVISORS}, reverse=True)
+        visits = probe_choices(index.index.nlist)
         shortlists = [s for s in SHORTLIST_LADDER if s < index.live] + [index.live]
-        settings = [(p, s) for p in visits for s in shortlists]
     best: tuple[float, Tuning] | None = None
-    for probes, shortlist in settings:
-        usable = [c for c in counts if not shortlist or c <= shortlist]
-        started = time.perf_counter()
-        found = [index.search(q, max(usable), shortlist, probes)[1] for q, _ in groups]
-        seconds = (time.perf_counter() - started) / queries
-        for candidates in usable:
-            recall = min(
-                candidate_recall(f[:, :candidates], truth) for f, (_, truth) in zip(found, groups, strict=True)
-            )
-            if recall >= TUNE_TARGET:
-                cost = seconds + candidates * rerank_seconds
-                if best is None or cost < best[0]:
-                    best = (cost, Tuning(probes, shortlist, candidates, recall, queries))
-                break
+    for probes in visits:
+        for shortlist in shortlists:
+            usable = [c for c in counts if not shortlist or c <= shortlist]
+            started = time.perf_counter()
+            found = [index.search(q, max(usable), shortlist, probes)[1] for q, _ in groups]
+            seconds = (time.perf_counter() - started) / queries
+            reached = next((c for c in usable if _recall(found, groups, c) >= TUNE_TARGET), None)
+            if reached is None:
+                continue
+            cost = seconds + reached * rerank_seconds
+            if best is None or cost < best[0]:
+                best = (cost, Tuning(probes, shortlist, reached, _recall(found, groups, reached), queries))
+            if reached == usable[0]:
+                break  # a longer shortlist scans more and cannot need fewer candidates than the fewest
     return best[1] if best is not None else Tuning(0, index.live, index.live, 1.0, queries)
+
+
+def _recall(found: list[np.ndarray], groups: list[tuple[np.ndarray, np.ndarray]], candidates: int) -> float:
+    """The lowest, over the groups, recall of the truth among each query's first ``candidates`` found ids."""
+    return min(candidate_recall(f[:, :candidates], truth) for f, (_, truth) in zip(found, groups, strict=True))
 
 
 def candidate_recall(found: np.ndarray, truth: np.ndarray) -> float:

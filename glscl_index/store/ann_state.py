@@ -57,6 +57,11 @@ def lists_for(train_rows: int) -> int:
 
 # A search visits lists / d of the lists for one d of these, the tuner's choice (1: every list, none is missed).
 PROBE_DIVISORS = (1, 4, 16)
+
+
+def probe_choices(lists: int) -> list[int]:
+    """The numbers of lists a search may visit that the tuner tries, most first."""
+    return sorted({max(1, lists // d) for d in PROBE_DIVISORS}, reverse=True)
 # PQ-scan shortlists (units refined by their 8-bit codes) the tuner tries; beyond the last, every unit is scored.
 SHORTLIST_LADDER = (1600, 3200, 6400, 12800, 25600, 51200, 102400)
 

@@ -136,12 +136,15 @@ def _sizes(root: Path, manifest: Manifest) -> dict[str, int]:
 
 
 def _reader_memory(manifest: Manifest, sizes: dict[str, int]) -> int:
-    """Bytes a reader loads for the candidates: the encoder, and the flat codes whole or the pqscan codes' 4-bit scan
-    part (their 8-bit part is memory-mapped, like the shards; the catalog is read on demand)."""
+    """Bytes a reader loads for the candidates: the encoder, the flat codes whole or the pqscan codes' scan part
+    (their 8-bit part is memory-mapped, like the shards; the catalog is read on demand), and the features' float16
+    scales (one per frame and concept vector, held in memory so that reading a candidate touches no map)."""
+    rows = sum(s.rows for s in manifest.shards)
     codes = sum(size for name, size in sizes.items() if name.endswith(".codes.npy"))
     if manifest.ann.kind == PQSCAN:
-        codes = sum(s.rows for s in manifest.shards) * scan_bytes(manifest.dims.key_dim, manifest.ann.lists)
-    return codes + sizes.get(manifest.ann.encoder, 0)
+        codes = rows * scan_bytes(manifest.dims.key_dim, manifest.ann.lists)
+    scales = rows * (manifest.dims.frames + manifest.dims.concepts) * 2
+    return codes + scales + sizes.get(manifest.ann.encoder, 0)
 
 
 def _size(path: Path) -> int:
