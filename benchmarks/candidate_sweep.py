@@ -65,8 +65,7 @@ def main() -> None:
               f"p90 {np.percentile(worst, 90):.0f} max {worst.max()}")
         if reader.manifest.ann.kind != "pqscan":
             continue
-        lists = reader.manifest.ann.lists or 1
-        for probes in sorted({max(1, lists // d) for d in ann_state.PROBE_DIVISORS}, reverse=True):
+        for probes in ann_state.probe_choices(reader.manifest.ann.lists or 1):
             for shortlist in [s for s in ann_state.SHORTLIST_LADDER if s < len(units)]:
                 _, live = reader.search_keys(queries.keys, min(shortlist, max(COUNTS)), shortlist, probes)
                 found = " ".join(

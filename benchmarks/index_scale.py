@@ -37,11 +37,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# glscl_index first: it sets OMP_WAIT_POLICY before torch and faiss start their OpenMP runtimes, as the CLI does.
+import glscl_index  # noqa: E402, F401, I001
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from benchmarks.scale_keys import FAMILIES, GENERATE_CHUNK, VIT_B32, KeyFamily
 from benchmarks.search_quality_latency import WARMUP_QUERIES, measure, reader_memory_mb

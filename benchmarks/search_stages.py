@@ -19,10 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+# glscl_index first: it sets OMP_WAIT_POLICY before torch and faiss start their OpenMP runtimes, as the CLI does.
+import glscl_index  # noqa: E402, F401, I001
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from glscl_index.model.lim import local_similarity
 from glscl_index.model.score import glscl_score
