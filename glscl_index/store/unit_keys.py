@@ -7,6 +7,7 @@ D * (1 + K) floats per unit (18 KB at ViT-B/32 shapes, half a row) to every shar
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,9 +53,17 @@ def unit_tensors(units: UnitBatch, rows: np.ndarray) -> tuple[torch.Tensor, torc
     # embed finishes without paying torch's seconds of import time.
     import torch
 
-    frames = torch.from_numpy(np.asarray(units.frame_features[rows], dtype=np.float32))
+    # The concepts are read on a second thread while the frames are read here: both reads are mostly system
+    # calls and copies, which release the GIL (800 rows of each at 1M units: 76.6 -> 59.8 ms, a one-off timing).
+    pending = _READER.submit(_read, units.visual_concepts, rows) if units.visual_concepts.shape[1] else None
+    frames = torch.from_numpy(_read(units.frame_features, rows))
     mask = torch.from_numpy(units.frame_mask(rows))
-    concepts = None
-    if units.visual_concepts.shape[1]:
-        concepts = torch.from_numpy(np.asarray(units.visual_concepts[rows], dtype=np.float32))
+    concepts = None if pending is None else torch.from_numpy(pending.result())
     return frames, mask, concepts
+
+
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glscl-read")
+
+
+def _read(column, rows: np.ndarray) -> np.ndarray:
+    return np.asarray(column[rows], dtype=np.float32)
