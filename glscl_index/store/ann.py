@@ -271,7 +271,8 @@ class SearchIndex:
         for q in range(len(queries)):  # one query's shortlist at a time: [shortlist, A] bytes each
             rows = found[q][found[q] >= 0]
             rows = np.sort(rows[self.alive[rows]][:shortlist])  # ascending: the memory-mapped codes read forwards
-            # faiss scores the 8-bit codes (SIMD, no float copy of them): a tenth of numpy's time.
+            # faiss scores the 8-bit codes (SIMD, no float copy of them): 6 ms for 25,600 rows where numpy's
+            # float copy and product took 14 ms (a one-off timing at 1M units).
             self._refine.reset()
             self._refine.add_sa_codes(np.ascontiguousarray(self.fine[rows]))
             best_scores, best = self._refine.search(projected[q : q + 1], min(n, len(rows)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -74,19 +75,27 @@ class StackedRows:
         self.dtype = np.dtype(np.float32) if self.scales is not None else parts[0].dtype
         self.shape = (int(self._starts[-1]) if rows is None else len(rows), *parts[0].shape[1:])
         self.files = files if files is not None and self._readable(files) else None
-        # Every part's scales as one array over the physical rows, so a gather scales its rows in one operation.
-        self._flat_scales = None
-        scales_known = self.scales is not None and all(
-            s is not None or not len(p) for s, p in zip(self.scales, parts, strict=True)
-        )
-        if self.scales is not None and scales_known:
-            empty = np.zeros((0, *parts[0].shape[1:2]), np.float16)
-            self._flat_scales = np.concatenate([empty if s is None else np.asarray(s) for s in self.scales])
 
     def _readable(self, files: list[FileRows | None]) -> bool:
         """A file for every part with rows, and one row layout (the parts' dtype and shape) for all."""
         layouts = {(p.dtype, p.shape[1:]) for p in self.parts if len(p)}
         return len(layouts) <= 1 and all(f is not None or not len(p) for f, p in zip(files, self.parts, strict=True))
+
+    @cached_property
+    def _flat_scales(self) -> np.ndarray | None:
+        """Every part's scales as one in-memory array over the physical rows ``[P, R]`` (None unless every part with
+        rows has scales): a gather from the files scales its rows in one operation, and reads no scale through a
+        map. Made on the first such gather, so a batch read for its small columns only never copies them."""
+        if self.scales is None or any(s is None and len(p) for s, p in zip(self.scales, self.parts, strict=True)):
+            return None
+        empty = np.zeros((0, *self.parts[0].shape[1:2]), np.float16)
+        return np.concatenate([empty if s is None else np.asarray(s) for s in self.scales])
+
+    @cached_property
+    def _file_offsets(self) -> np.ndarray:
+        """Each part's byte offset in its file ``[parts]`` (0 for an empty part without one)."""
+        assert self.files is not None
+        return np.array([f.offset if f is not None else 0 for f in self.files], np.int64)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -123,7 +132,7 @@ class StackedRows:
         in ascending order)."""
         order = np.argsort(physical, kind="stable")
         ascending = physical[order]
-        if self.files is not None and (self._flat_scales is not None or self.scales is None):
+        if self.files is not None and (self.scales is None or self._flat_scales is not None):
             out = self._read_files(ascending)
             if self._flat_scales is not None:
                 out = np.multiply(out, self._flat_scales[ascending][..., None].astype(np.float32), dtype=np.float32)
@@ -163,8 +172,7 @@ class StackedRows:
             return out
         row_bytes = out[0].nbytes
         part = np.searchsorted(self._starts, ascending, side="right") - 1
-        offsets = np.array([f.offset if f is not None else 0 for f in files], np.int64)
-        position = offsets[part] + (ascending - self._starts[part]) * row_bytes
+        position = self._file_offsets[part] + (ascending - self._starts[part]) * row_bytes
         starts = np.flatnonzero(
             np.diff(part, prepend=-1).astype(bool) | (np.diff(position, prepend=-row_bytes) != row_bytes)
         )

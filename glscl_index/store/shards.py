@@ -159,11 +159,8 @@ def read_shard(path: Path, dims: IndexDims, fingerprint: str) -> UnitBatch:
                 data[name] = np.zeros((rows, *shape), np.float16)
             elif name in LAZY_COLUMNS:
                 scale = SCALE_COLUMNS[name]
-                # Scales are copied into memory (2 bytes per vector): read through the map, each would cost a
-                # page fault per candidate (see FileRows).
                 scales: list[np.ndarray | None] | None = (
-                    [np.array(v) for v in _chunk_views(table.column(scale), shape[:1])]
-                    if scale in table.column_names else None
+                    list(_chunk_views(table.column(scale), shape[:1])) if scale in table.column_names else None
                 )
                 views = _chunk_views(table.column(name), shape)
                 files = [mapped.rows_of(v) for v in views] if mapped is not None else None
