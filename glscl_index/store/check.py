@@ -57,7 +57,7 @@ from glscl_index.store.shards import (
     write_catalog,
 )
 
-MAPPED_COPIES_SINCE = 2  # manifest format from which every shard has an Arrow copy
+MAPPED_COPIES_SINCE = 2  # manifest format from which every shard has an Arrow copy unless its ref says not
 CHECK_ATTEMPTS = 3  # checks of a generation that a concurrent writer replaced (as IndexReader.open retries)
 PARQUET_FALLBACK = "searches read the Parquet shard instead (slower)"
 EMBEDDED_AGAIN = "embedded again by the next `glscl index`"
@@ -252,8 +252,8 @@ def _check_shard(root: Path, manifest: Manifest, ref: ShardRef, deep: bool) -> l
             if not copy.is_file():
                 if deep:
                     _decode(shard)
-                if manifest.format_version < MAPPED_COPIES_SINCE:
-                    return []  # written before copies existed: the reader loads the Parquet shard
+                if manifest.format_version < MAPPED_COPIES_SINCE or not ref.copy:
+                    return []  # written before copies existed, or small: the reader loads the Parquet shard
                 return [Problem(COPY_DAMAGED, str(copy.relative_to(root)), f"missing; {PARQUET_FALLBACK}")]
             problem = _check_copy(root, copy, shard, ref.rows, deep)
     except (OSError, pa.ArrowException) as exc:

@@ -35,6 +35,7 @@ class ShardRef:
     rows: int
     dead: list[int] = field(default_factory=list)  # row numbers no longer live (tombstones)
     codes: str = ""  # its keys' codes under shards/ (store/ann.py); "" = none yet (an index of format <= 3)
+    copy: bool = True  # written with an Arrow copy (store/shards.py); small segments are not (store/merge_policy.py)
 
 
 @dataclass
@@ -69,8 +70,8 @@ class Manifest:
 
     def files(self) -> set[str]:
         names = {f"shards/{s.name}" for s in self.shards}
-        # Each Parquet shard may have its memory-mappable Arrow copy (see store/shards.py).
-        names |= {f"shards/{Path(s.name).with_suffix('.arrow')}" for s in self.shards}
+        # A Parquet shard may have its memory-mappable Arrow copy (see store/shards.py).
+        names |= {f"shards/{Path(s.name).with_suffix('.arrow')}" for s in self.shards if s.copy}
         names |= {f"shards/{s.codes}" for s in self.shards if s.codes}
         return names | {name for name in (self.catalog, *self.catalog_deltas, self.ann.encoder) if name}
 
@@ -83,7 +84,10 @@ class Manifest:
                 "model_config": self.model_config,
                 "dims": self.dims.to_dict(),
                 "faiss_type": self.faiss_type,
-                "shards": [{"name": s.name, "rows": s.rows, "dead": s.dead, "codes": s.codes} for s in self.shards],
+                "shards": [
+                    {"name": s.name, "rows": s.rows, "dead": s.dead, "codes": s.codes, "copy": s.copy}
+                    for s in self.shards
+                ],
                 "catalog": self.catalog,
                 "catalog_deltas": self.catalog_deltas,
                 "catalog_delta_rows": self.catalog_delta_rows,
@@ -106,7 +110,10 @@ class Manifest:
                 dims=IndexDims.from_dict(data["dims"]),
                 faiss_type=str(data["faiss_type"]),
                 shards=[
-                    ShardRef(str(s["name"]), int(s["rows"]), [int(r) for r in s["dead"]], str(s.get("codes", "")))
+                    ShardRef(
+                        str(s["name"]), int(s["rows"]), [int(r) for r in s["dead"]], str(s.get("codes", "")),
+                        bool(s.get("copy", True)),
+                    )
                     for s in data["shards"]
                 ],
                 catalog=str(data["catalog"]),

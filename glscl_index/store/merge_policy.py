@@ -9,6 +9,12 @@ each row (100 -> 3,200 -> 102,400 rows), where F = 10 would write each row five 
 pays for the segment count only when it opens (one file each), not per query, because it searches
 one index over every segment's codes (store/ann.py). A segment whose dead rows exceed
 MAX_DEAD_FRACTION is rewritten without them.
+
+A segment of fewer than COPY_MIN_ROWS rows is written without the Arrow copy that readers memory-map
+(store/shards.py): a reader holds its decoded rows instead (~10 KB each at ViT-B/32 sizes). Such segments
+are the small ones of tier 0, merged soon after they are written; in a first run committed every 100
+videos their copies were half the bytes of every row's first write (benchmarks/index_scale.py, (b)).
+Tier 0 holds fewer than F of them, so a reader holds at most F x COPY_MIN_ROWS rows that way.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ class MergePolicy:
     segments_per_tier: int = 32
     floor_rows: int = 100  # a commit of 100 one-unit videos
     max_dead_fraction: float = 0.3
+    copy_min_rows: int = 1000
+
+    def copies(self, rows: int) -> bool:
+        """Whether a new segment of ``rows`` rows gets an Arrow copy."""
+        return rows >= self.copy_min_rows
 
     def tier(self, rows: int) -> int:
         return int(math.log(max(rows, self.floor_rows) / self.floor_rows, self.segments_per_tier) + 1e-9)

@@ -57,10 +57,11 @@ class StackedRows:
     ``scales`` (one ``[n_i, R]`` per part, or None for a float16 part), a part is int8 codes
     ``[n_i, R, D]`` and a row read from it is float32 codes x scale (store/shards.py).
 
-    With ``files`` (a FileRows for every non-empty part), rows are read with pread, one call per run of
-    adjacent rows, instead of through the memory map: touching a map's pages costs a page fault each the
-    first time a process reads them, ~25 us on the benchmark machine (a virtual one) even when the file is in
-    the page cache, and a search's candidates are new rows each time (`benchmarks/search_stages.py`).
+    With ``files`` (a FileRows per part; None for a part held in memory, as a small segment's decoded rows
+    are), rows are read with pread, one call per run of adjacent rows, instead of through the memory map:
+    touching a map's pages costs a page fault each the first time a process reads them, ~25 us on the
+    benchmark machine (a virtual one) even when the file is in the page cache, and a search's candidates are
+    new rows each time (`benchmarks/search_stages.py`).
     """
 
     def __init__(
@@ -77,9 +78,9 @@ class StackedRows:
         self.files = files if files is not None and self._readable(files) else None
 
     def _readable(self, files: list[FileRows | None]) -> bool:
-        """A file for every part with rows, and one row layout (the parts' dtype and shape) for all."""
+        """A file for some part, and one row layout (the parts' dtype and shape) for all."""
         layouts = {(p.dtype, p.shape[1:]) for p in self.parts if len(p)}
-        return len(layouts) <= 1 and all(f is not None or not len(p) for f, p in zip(files, self.parts, strict=True))
+        return len(layouts) <= 1 and any(f is not None for f in files)
 
     @cached_property
     def _flat_scales(self) -> np.ndarray | None:
@@ -133,9 +134,13 @@ class StackedRows:
         order = np.argsort(physical, kind="stable")
         ascending = physical[order]
         if self.files is not None and (self.scales is None or self._flat_scales is not None):
-            out = self._read_files(ascending)
-            if self._flat_scales is not None:
-                out = np.multiply(out, self._flat_scales[ascending][..., None].astype(np.float32), dtype=np.float32)
+            in_file = self._in_file[np.searchsorted(self._starts, ascending, side="right") - 1]
+            if in_file.all():
+                out = self._read_scaled_files(ascending)
+            else:
+                out = np.empty((len(ascending), *self.shape[1:]), self.dtype)
+                out[in_file] = self._read_scaled_files(ascending[in_file])
+                out[~in_file] = self._read_maps(ascending[~in_file])
         else:
             out = self._read_maps(ascending)
         if np.all(order[1:] > order[:-1]):
@@ -143,6 +148,18 @@ class StackedRows:
         restored = np.empty_like(out)
         restored[order] = out
         return restored
+
+    @cached_property
+    def _in_file(self) -> np.ndarray:
+        """Whether each part is read from its file, bool ``[parts]``."""
+        assert self.files is not None
+        return np.array([f is not None for f in self.files])
+
+    def _read_scaled_files(self, ascending: np.ndarray) -> np.ndarray:
+        out = self._read_files(ascending)
+        if self._flat_scales is None:
+            return out
+        return np.multiply(out, self._flat_scales[ascending][..., None].astype(np.float32), dtype=np.float32)
 
     def _read_maps(self, ascending: np.ndarray) -> np.ndarray:
         """Ascending physical rows through the parts' arrays, each part's rows one contiguous run of the output."""

@@ -4,8 +4,9 @@ A shard is a Parquet file: the storage contract (docs/architecture.md §3), read
 any Parquet tool. Beside it the writer puts the same rows as an uncompressed
 Arrow IPC file (``.arrow``), a derived copy that a reader memory-maps so that a
 search reads the features of its few candidate rows without decoding the
-rest; Parquet cannot be read that way. Without the copy (an index written
-before it existed, or a damaged copy), the Parquet shard is read into memory.
+rest; Parquet cannot be read that way. Without the copy (a small segment, see
+store/merge_policy.py; an index written before copies existed; a damaged copy),
+the Parquet shard is read into memory.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import errno
 import os
 import weakref
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 from typing import BinaryIO
@@ -111,24 +113,30 @@ def mapped_copy(path: Path) -> Path:
     return path.with_suffix(MAPPED_SUFFIX)
 
 
-def write_shard(path: Path, batches: Iterable[UnitBatch], dims: IndexDims) -> int:
-    """Stream batches into the Parquet shard and its Arrow copy (temp names, fsync, rename); returns the rows.
+def write_shard(path: Path, batches: Iterable[UnitBatch], dims: IndexDims, copy: bool = True) -> int:
+    """Stream batches into the Parquet shard and, with ``copy``, its Arrow copy (temp names, fsync, rename);
+    returns the rows.
 
     Batches are written one at a time, so merging large shards needs memory for one batch only.
     The copy is renamed into place first: a published shard always has a complete copy or none.
     """
     schema = shard_schema(dims)
     rows = 0
-    # The inner (copy) context exits first, so the copy is published before the shard.
-    with atomic_write(path) as tmp, atomic_write(mapped_copy(path)) as tmp_mapped:
-        with pq.ParquetWriter(str(tmp), schema) as parquet, pa.OSFile(str(tmp_mapped), "wb") as sink, \
-                pa.ipc.new_file(sink, schema) as arrow:
-            for batch in batches:
-                if len(batch):
-                    record = _record_batch(batch, schema)
-                    parquet.write_batch(record)
+    with ExitStack() as stack:
+        # Contexts exit last-in first: the copy is published before the shard.
+        tmp = stack.enter_context(atomic_write(path))
+        parquet = stack.enter_context(pq.ParquetWriter(str(tmp), schema))
+        arrow = None
+        if copy:
+            sink = stack.enter_context(pa.OSFile(str(stack.enter_context(atomic_write(mapped_copy(path)))), "wb"))
+            arrow = stack.enter_context(pa.ipc.new_file(sink, schema))
+        for batch in batches:
+            if len(batch):
+                record = _record_batch(batch, schema)
+                parquet.write_batch(record)
+                if arrow is not None:
                     arrow.write_batch(record)
-                    rows += len(batch)
+                rows += len(batch)
     return rows
 
 

@@ -206,10 +206,12 @@ class IndexWriter:
         generation = committed.generation + 1
         shards = [self._mark_dead(s) for s in committed.shards]
         if self._staged:
-            shards += self._write_segment(generation, iter(self._staged), committed)
+            staged_rows = sum(len(b) for b in self._staged)
+            shards += self._write_segment(generation, iter(self._staged), staged_rows, committed)
         merge = self.policy.select(shards)
         if merge:
-            merged = self._write_segment(generation, self._live_rows(merge, committed), committed)
+            live = sum(s.rows - len(s.dead) for s in merge)
+            merged = self._write_segment(generation, self._live_rows(merge, committed), live, committed)
             shards = [s for s in shards if s not in merge] + merged
         manifest = replace(committed, generation=generation, shards=shards, format_version=FORMAT_VERSION)
         manifest.ann = self._coder.code(manifest)
@@ -227,11 +229,15 @@ class IndexWriter:
             raise AssertionError("bind_model() before committing to a new index")
         return self.manifest
 
-    def _write_segment(self, generation: int, batches: Iterator[UnitBatch], committed: Manifest) -> list[ShardRef]:
-        """A new segment of ``batches``' rows ([] when there are none: the empty file is left to garbage collection)."""
+    def _write_segment(
+        self, generation: int, batches: Iterator[UnitBatch], rows: int, committed: Manifest
+    ) -> list[ShardRef]:
+        """A new segment of ``batches``' ``rows`` rows ([] when there are none: the empty file is left to garbage
+        collection); with an Arrow copy beside it when the merge policy says so."""
         name = f"shard-{generation:06d}-{uuid.uuid4().hex[:8]}{SHARD_SUFFIX}"
-        rows = write_shard(self.root / "shards" / name, batches, committed.dims)
-        return [ShardRef(name, rows, [])] if rows else []
+        copy = self.policy.copies(rows)
+        written = write_shard(self.root / "shards" / name, batches, committed.dims, copy=copy)
+        return [ShardRef(name, written, [], copy=copy)] if written else []
 
     def _live_rows(self, segments: list[ShardRef], committed: Manifest) -> Iterator[UnitBatch]:
         """Live rows of the segments being merged, a chunk at a time."""

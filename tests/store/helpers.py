@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from glscl_index.store.merge_policy import MergePolicy
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
 from glscl_index.store.shards import as_stored
 from glscl_index.store.writer import IndexWriter
@@ -64,12 +65,14 @@ def video_a4_again():
     return batch
 
 
-def build_index(root):
+def build_index(root, copy_min_rows=0):
     """Shard A: videos a0-a4 (a4's rows dead, re-indexed into B); shard B: a4 and b0-b3; then a catalog-only commit.
 
-    manifest.prev.json is then the same units as manifest.json, with a catalog lacking the failed file.
+    manifest.prev.json is then the same units as manifest.json, with a catalog lacking the failed file. Both shards
+    have Arrow copies unless ``copy_min_rows`` (store/merge_policy.py) says they are too small.
     """
     with open_writer(root) as writer:
+        writer.policy = MergePolicy(copy_min_rows=copy_min_rows)
         writer.add_units(make_batch(10, video_prefix="a", units_per_video=2))
         writer.set_catalog_entries(indexed("a", 5))
         writer.commit()

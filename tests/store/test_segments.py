@@ -72,10 +72,10 @@ def test_a_commit_writes_only_its_new_segment_and_a_catalog_delta(tmp_path):
     after = snapshot(tmp_path)
     changed = {name for name, stamp in after.items() if before.get(name) != stamp}
     new_shard = manifest.shards[-1]
-    stem = Path(new_shard.name).stem
+    assert not new_shard.copy  # two rows: no Arrow copy (store/merge_policy.py)
     assert changed == {
         Path("manifest.json"), Path("manifest.prev.json"), Path("shards") / new_shard.name,
-        Path("shards") / f"{stem}.arrow", Path("shards") / new_shard.codes, Path(manifest.catalog_deltas[-1]),
+        Path("shards") / new_shard.codes, Path(manifest.catalog_deltas[-1]),
     }
     assert manifest.catalog == before_manifest.catalog and len(manifest.catalog_deltas) == 3  # one per commit
     assert manifest.shards[0].dead == [3] and len(IndexReader.open(tmp_path).units) == 31
@@ -133,7 +133,7 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 original_write_shard = writer_module.write_shard
-def write_shard(path, batches, dims):
+def write_shard(path, batches, dims, copy=True):
     calls.append(path)
     dying = moment == "segment" or (moment == "merge" and len(calls) == 2)
     def rows():
@@ -141,7 +141,7 @@ def write_shard(path, batches, dims):
             yield batch
             if dying:
                 die()  # half-way: the first batch is in the temp files
-    return original_write_shard(path, rows(), dims)
+    return original_write_shard(path, rows(), dims, copy)
 writer_module.write_shard = write_shard
 
 original_write_codes = segment_codes.ann.write_codes

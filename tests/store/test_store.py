@@ -15,6 +15,8 @@ from glscl_index.errors import (
     IndexMismatchError,
     IndexNotFoundError,
 )
+from glscl_index.store.check import COPY_DAMAGED, check_index
+from glscl_index.store.merge_policy import MergePolicy
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
 from glscl_index.store.shards import as_stored
@@ -210,6 +212,7 @@ def test_shards_are_parquet_with_a_mapped_copy_that_is_only_a_copy(tmp_path):
     import pyarrow.parquet as pq
 
     with open_writer(tmp_path) as writer:
+        writer.policy = MergePolicy(copy_min_rows=5)
         writer.add_units(make_batch(5))
         manifest = writer.commit()
     shard = tmp_path / "shards" / manifest.shards[0].name
@@ -250,19 +253,25 @@ def test_features_are_read_from_the_files_with_the_same_values_as_through_the_ma
     from glscl_index.store.schema import StackedRows
 
     with open_writer(tmp_path) as writer:
+        writer.policy = MergePolicy(copy_min_rows=40)
         for seed in range(3):
             writer.add_units(make_batch(40, video_prefix=f"s{seed}-", seed=seed))
             writer.commit()
-        writer.remove_videos(["s1-3", "s2-0"])
+        writer.add_units(make_batch(6, video_prefix="small-", seed=4))  # under copy_min_rows: no copy
+        writer.remove_videos(["s1-3", "s2-0", "small-1"])
         manifest = writer.commit()
+    assert [s.copy for s in manifest.shards] == [True, True, True, False]
+    assert not (tmp_path / "shards" / manifest.shards[3].name).with_suffix(".arrow").exists()
+    assert all(p.kind != COPY_DAMAGED for p in check_index(tmp_path).problems)  # no catalog here: its problem only
     units = IndexReader.open(tmp_path).units
+    assert len(units) == 123
     for name in ("frame_features", "visual_concepts"):
         column = getattr(units, name)
-        assert column.files is not None  # the pread path is the one searched
+        assert column.files is not None  # the pread path is the one searched, beside the small segment's rows
         through_maps = StackedRows(column.parts, column._rows, scales=column.scales)
         assert through_maps.files is None
         rng = np.random.default_rng(7)
-        for rows in (np.arange(len(units)), rng.permutation(len(units))[:50], np.array([100, 3, 4, 5, 3])):
+        for rows in (np.arange(len(units)), rng.permutation(len(units))[:50], np.array([100, 3, 4, 5, 3, 122, 118])):
             np.testing.assert_array_equal(column[rows], through_maps[rows])
     (tmp_path / "shards" / manifest.shards[0].name).with_suffix(".arrow").unlink()
     reopened = IndexReader.open(tmp_path).units
