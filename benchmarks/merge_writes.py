@@ -4,9 +4,10 @@ Usage: .venv/bin/python benchmarks/merge_writes.py [--units 1000000 10000000] [-
 
 It replays a first run of N one-unit videos committed every --commit videos through
 store/merge_policy.MergePolicy.select (as IndexWriter.commit calls it) and prints, per segments-per-tier
-F, the rows written (each commit's segment and every merge's output) over N, and the most segments the
-index had. benchmarks/index_scale.py measures the bytes of a real run, which add the codes, the catalog
-and the manifests to these rows (at F = 32 and 1M units it measured 3.1x where this prints the rows' part).
+F, the rows written (each commit's segment and every merge's output) over N, the rows of those written with
+an Arrow copy (segments of MergePolicy.copy_min_rows rows or more) over N, and the most segments the index
+had. benchmarks/index_scale.py measures the bytes of a real run, which are about rows x Parquet row + copied
+rows x Arrow row, plus the codes, the catalog and the manifests.
 """
 
 from __future__ import annotations
@@ -21,21 +22,23 @@ from glscl_index.store.manifest import ShardRef
 from glscl_index.store.merge_policy import MergePolicy
 
 
-def replay(units: int, commit_every: int, policy: MergePolicy) -> tuple[int, int]:
-    """(rows written, most segments at once) for a first run of ``units`` units."""
+def replay(units: int, commit_every: int, policy: MergePolicy) -> tuple[int, int, int]:
+    """(rows written, rows written with an Arrow copy, most segments at once) for a first run of ``units`` units."""
     segments: list[ShardRef] = []
-    written = most = 0
+    written = copied = most = 0
     for start in range(0, units, commit_every):
         rows = min(commit_every, units - start)
         segments.append(ShardRef(f"s{start}", rows, []))
         written += rows
+        copied += rows if policy.copies(rows) else 0
         merge = policy.select(segments)
         if merge:
             merged = sum(s.rows for s in merge)
             segments = [s for s in segments if s not in merge] + [ShardRef(f"m{start}", merged, [])]
             written += merged
+            copied += merged if policy.copies(merged) else 0
         most = max(most, len(segments))
-    return written, most
+    return written, copied, most
 
 
 def main() -> None:
@@ -44,11 +47,12 @@ def main() -> None:
     parser.add_argument("--tiers", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--commit", type=int, default=100)
     args = parser.parse_args()
-    print(f"{'F':>4} {'units':>10} | {'rows written / N':>16} {'most segments':>13}")
+    print(f"{'F':>4} {'units':>10} | {'rows written / N':>16} {'with a copy / N':>15} {'most segments':>13}")
     for tier in args.tiers:
         for units in args.units:
-            written, most = replay(units, args.commit, MergePolicy(segments_per_tier=tier, floor_rows=args.commit))
-            print(f"{tier:>4} {units:>10} | {written / units:>16.2f} {most:>13}", flush=True)
+            policy = MergePolicy(segments_per_tier=tier, floor_rows=args.commit)
+            written, copied, most = replay(units, args.commit, policy)
+            print(f"{tier:>4} {units:>10} | {written / units:>16.2f} {copied / units:>15.2f} {most:>13}", flush=True)
     print("command: .venv/bin/python " + " ".join(sys.argv))
 
 

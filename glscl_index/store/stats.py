@@ -37,7 +37,7 @@ class IndexStats:
     candidates: int  # candidates reranked per query by default
     segments: int
     disk_bytes: int  # every file of this generation
-    memory_bytes: int  # what a reader loads into memory for the candidates (codes and encoder)
+    memory_bytes: int  # what a reader loads into memory for the candidates (codes, encoder, small segments' rows)
     updated_at: float  # unix seconds of the last commit
     roots: list[str]
     units: int  # live units (videos up to a minute are one unit, longer ones one per segment)
@@ -137,14 +137,17 @@ def _sizes(root: Path, manifest: Manifest) -> dict[str, int]:
 
 def _reader_memory(manifest: Manifest, sizes: dict[str, int]) -> int:
     """Bytes a reader loads for the candidates: the encoder, the flat codes whole or the pqscan codes' scan part
-    (their 8-bit part is memory-mapped, like the shards; the catalog is read on demand), and the features' float16
-    scales (one per frame and concept vector, held in memory so that reading a candidate touches no map)."""
+    (their 8-bit part is memory-mapped, like the shards; the catalog is read on demand), the features' float16
+    scales (one per frame and concept vector, held in memory so that reading a candidate touches no map), and the
+    int8 features of the small segments written without an Arrow copy (store/merge_policy.py)."""
     rows = sum(s.rows for s in manifest.shards)
     codes = sum(size for name, size in sizes.items() if name.endswith(".codes.npy"))
     if manifest.ann.kind == PQSCAN:
         codes = rows * scan_bytes(manifest.dims.key_dim, manifest.ann.lists)
-    scales = rows * (manifest.dims.frames + manifest.dims.concepts) * 2
-    return codes + scales + sizes.get(manifest.ann.encoder, 0)
+    vectors = manifest.dims.frames + manifest.dims.concepts
+    scales = rows * vectors * 2
+    held = sum(s.rows for s in manifest.shards if not s.copy) * vectors * manifest.dims.dim
+    return codes + scales + held + sizes.get(manifest.ann.encoder, 0)
 
 
 def _size(path: Path) -> int:

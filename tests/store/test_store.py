@@ -21,7 +21,7 @@ from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
 from glscl_index.store.shards import as_stored
 from glscl_index.store.unit_keys import UnitKeys
-from tests.store.helpers import DIMS, assert_batches_equal, make_batch, open_writer
+from tests.store.helpers import DIMS, assert_batches_equal, indexed, make_batch, open_writer
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -276,3 +276,18 @@ def test_features_are_read_from_the_files_with_the_same_values_as_through_the_ma
     (tmp_path / "shards" / manifest.shards[0].name).with_suffix(".arrow").unlink()
     reopened = IndexReader.open(tmp_path).units
     np.testing.assert_array_equal(np.asarray(reopened.frame_features), np.asarray(units.frame_features))
+
+
+def test_info_counts_the_rows_of_segments_without_a_copy_in_reader_memory(tmp_path):
+    """A small segment's int8 features are held by the reader (no Arrow copy to map): `glscl info` counts them."""
+    from glscl_index.store.stats import index_stats
+
+    memory = {}
+    for copy_min_rows in (0, 1000):
+        with open_writer(tmp_path / str(copy_min_rows)) as writer:
+            writer.policy = MergePolicy(copy_min_rows=copy_min_rows)
+            writer.add_units(make_batch(12))
+            writer.set_catalog_entries(indexed("v", 12, units_per_video=1))
+            writer.commit()
+        memory[copy_min_rows] = index_stats(tmp_path / str(copy_min_rows)).memory_bytes
+    assert memory[1000] - memory[0] == 12 * (DIMS.frames + DIMS.concepts) * DIMS.dim
