@@ -318,3 +318,20 @@ def test_a_pqscan_index_from_before_lists_is_searched_and_coded_again_with_lists
     reader = IndexReader.open(tmp_path)
     _, rows = reader.search_keys(keys_of(reader.units, WIDE), 1)
     assert np.array_equal(rows[:, 0], np.arange(320))
+
+
+def test_the_refinement_in_chunks_keeps_the_best_of_the_whole_shortlist(tmp_path, monkeypatch):
+    """A shortlist refined a chunk of 8-bit codes at a time (bounded memory) gives what one pass over it gives."""
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(400, 2), "a", 2))
+        writer.remove_videos(["a5", "a77"])
+        writer.commit()
+    queries = clustered_keys(6, 40)
+    reader = IndexReader.open(tmp_path)
+    assert reader.manifest.ann.kind == "pqscan"
+    whole_scores, whole = reader.search_keys(queries, 30, shortlist=398)
+    monkeypatch.setattr(ann, "REFINE_CHUNK", 17)
+    chunked_scores, chunked = reader.search_keys(queries, 30, shortlist=398)
+    np.testing.assert_array_equal(chunked, whole)
+    np.testing.assert_array_equal(chunked_scores, whole_scores)
+    assert (whole >= 0).all() and len({tuple(sorted(r)) for r in whole}) > 1
