@@ -282,7 +282,9 @@ class SearchIndex:
         """The best ``n`` of physical ``rows`` ``[S]`` by their 8-bit codes for ``query`` ``[1, A]``: (scores, rows),
         best first, REFINE_CHUNK rows' codes in memory at a time."""
         assert self._refine is not None and self.fine is not None
-        found_scores, found_rows = [np.zeros(0, np.float32)], [rows[:0]]
+        if not len(rows):
+            return np.zeros(0, np.float32), rows
+        found_scores, found_rows = [], []
         for start in range(0, len(rows), REFINE_CHUNK):
             chunk = rows[start : start + REFINE_CHUNK]
             # faiss scores the 8-bit codes (SIMD, no float copy of them): 6 ms for 25,600 rows where numpy's
@@ -293,8 +295,8 @@ class SearchIndex:
             kept = best[0] >= 0
             found_scores.append(chunk_scores[0][kept])
             found_rows.append(chunk[best[0][kept]])
-        if len(found_scores) <= 2:
-            return found_scores[-1], found_rows[-1]
+        if len(found_scores) == 1:
+            return found_scores[0], found_rows[0]
         merged_scores, merged_rows = np.concatenate(found_scores), np.concatenate(found_rows)
         order = np.argsort(-merged_scores, kind="stable")[:n]
         return merged_scores[order], merged_rows[order]
