@@ -370,12 +370,13 @@ def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank
             started = time.perf_counter()
             found = [index.search(q, max(usable), shortlist, probes)[1] for q, _ in groups]
             seconds = (time.perf_counter() - started) / queries
-            reached = next((c for c in usable if _recall(found, groups, c) >= TUNE_TARGET), None)
+            recalls = ((c, _recall(found, groups, c)) for c in usable)
+            reached, recall = next(((c, r) for c, r in recalls if r >= TUNE_TARGET), (None, 0.0))
             if reached is None:
                 continue
             cost = seconds + reached * rerank_seconds
             if best is None or cost < best[0]:
-                best = (cost, Tuning(probes, shortlist, reached, _recall(found, groups, reached), queries))
+                best = (cost, Tuning(probes, shortlist, reached, recall, queries))
             if reached == usable[0]:
                 break  # a longer shortlist scans more and cannot need fewer candidates than the fewest
     return best[1] if best is not None else Tuning(0, index.live, index.live, 1.0, queries)

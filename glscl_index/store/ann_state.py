@@ -62,6 +62,8 @@ PROBE_DIVISORS = (1, 4, 16)
 def probe_choices(lists: int) -> list[int]:
     """The numbers of lists a search may visit that the tuner tries, most first."""
     return sorted({max(1, lists // d) for d in PROBE_DIVISORS}, reverse=True)
+
+
 # PQ-scan shortlists (units refined by their 8-bit codes) the tuner tries; beyond the last, every unit is scored.
 SHORTLIST_LADDER = (1600, 3200, 6400, 12800, 25600, 51200, 102400)
 
