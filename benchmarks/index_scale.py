@@ -1,7 +1,8 @@
 """The index at scale (issue 11): commit cost, first-run I/O, search latency and agreement, memory, disk.
 
 Usage: .venv/bin/python benchmarks/index_scale.py [--units 10000 100000 1000000] [--keys clustered isotropic]
-       [--queries 30] [--exhaustive-queries 10] [--seed 0] [--skip-first-run] [--warm-cache] [--out DIR [--reuse]]
+       [--queries 30] [--exhaustive-queries 10] [--seed 0] [--skip-first-run] [--warm-cache] [--commits 1]
+    [--out DIR [--reuse]]
 
 For each key family (benchmarks/scale_keys.py: "clustered" like CLIP, "isotropic" the worst case) and
 each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight model:
@@ -22,7 +23,11 @@ each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight
     held with the model loaded (search_quality_latency.reader_memory_mb), and disk per unit.
 (a) a nightly run, after (c): a new writer opens the N-unit index, adds 100 one-unit videos and
     their catalog entries, and commits: open and commit wall time, bytes written by the commit
-    (write_bytes) and the size of the files the commit created or changed.
+    (write_bytes) and the size of the files the commit created or changed. --commits C > 1 makes the
+    same writer commit C times (100 new videos each) and prints the median and the largest commit time
+    and bytes written, and the largest among the commits that merged no segment (a commit that fills a
+    tier of the merge policy also merges it, store/merge_policy.py): a commit that does more than its
+    change now and then shows there.
 """
 
 from __future__ import annotations
@@ -75,6 +80,14 @@ class Nightly:
     commit_s: float
     written: int  # bytes (write_bytes) of the commit
     files: int  # bytes of the files the commit created or changed
+    series: list[Commit]  # every commit of the run, the first included
+
+
+@dataclass
+class Commit:
+    seconds: float
+    written: int  # bytes (write_bytes)
+    merged: bool  # it also merged segments (some segment of the generation before is gone)
 
 
 def ann_description(reader: IndexReader) -> str:
@@ -150,22 +163,39 @@ def build(root: Path, family: KeyFamily, commit_every: int, model_config: dict) 
     return Build(time.perf_counter() - start - generating, written_bytes() - written, commits)
 
 
-def nightly(root: Path, family: KeyFamily, model_config: dict) -> Nightly:
-    """A run that adds NIGHTLY_VIDEOS new one-unit videos to the index and commits once (new ids each time: they
-    follow the index's live units)."""
-    videos = family.units(read_manifest(root).live_units, NIGHTLY_VIDEOS)
+def nightly(root: Path, family: KeyFamily, model_config: dict, commits: int) -> Nightly:
+    """A run that adds NIGHTLY_VIDEOS new one-unit videos to the index and commits, ``commits`` times (new ids each
+    time: they follow the index's live units); the changed files are those of the first commit."""
     before = file_states(root)
     start = time.perf_counter()
+    series: list[Commit] = []
     with open_writer(root, model_config) as writer:
         opened = time.perf_counter()
-        writer.add_units(videos)
-        writer.set_catalog_entries(catalog_entries(videos))
-        written = written_bytes()
-        writer.commit()
-        committed = time.perf_counter()
-        written = written_bytes() - written
-    changed = sum(size for f, (size, mtime) in file_states(root).items() if before.get(f) != (size, mtime))
-    return Nightly(opened - start, committed - opened, written, changed)
+        for at in range(commits):
+            videos = family.units(read_manifest(root).live_units, NIGHTLY_VIDEOS)
+            writer.add_units(videos)
+            writer.set_catalog_entries(catalog_entries(videos))
+            shards = {s.name for s in read_manifest(root).shards}
+            written, began = written_bytes(), time.perf_counter()
+            manifest = writer.commit()
+            series.append(Commit(
+                time.perf_counter() - began, written_bytes() - written, not shards <= {s.name for s in manifest.shards}
+            ))
+            if at == 0:
+                changed = sum(size for f, (size, mtime) in file_states(root).items() if before.get(f) != (size, mtime))
+    return Nightly(opened - start, series[0].seconds, series[0].written, changed, series)
+
+
+def series_line(name: str, n: int, series: list[Commit]) -> str:
+    """Median and largest commit of a --commits run, and the largest of those that merged no segment."""
+    seconds = np.array([c.seconds for c in series])
+    written = np.array([c.written for c in series]) / MB
+    plain = [c.seconds for c in series if not c.merged]
+    return (
+        f"{name:>9} {n:>8} | (a) {len(series)} commits of {NIGHTLY_VIDEOS} videos: commit s median "
+        f"{np.median(seconds):.3f} max {seconds.max():.3f} (max without a merge {max(plain, default=0):.3f}; "
+        f"{len(series) - len(plain)} merged); MB written median {np.median(written):.1f} max {written.max():.1f}"
+    )
 
 
 def read_searched_files(root: Path) -> int:
@@ -244,7 +274,7 @@ def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> N
     if args.warm_cache:
         read_searched_files(root)
     ann, latency_ms, agreement, int8 = search(root, family, model, args.queries, args.exhaustive_queries)
-    late = nightly(root, family, model_config)
+    late = nightly(root, family, model_config, args.commits)
     run = (
         f"{'-':>11} {'-':>7} {'-':>10} {size / 1e9:>8.2f} {'-':>6}" if args.skip_first_run or args.reuse else
         f"{first_run.commits:>11} {first_run.seconds:>7.0f} {first_run.written / 1e9:>10.2f} {size / 1e9:>8.2f} "
@@ -258,6 +288,8 @@ def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> N
         flush=True,
     )
     print(f"{'':>9} {n:>8} | {int8}", flush=True)
+    if args.commits > 1:
+        print(series_line(name, n, late.series), flush=True)
     return late
 
 
@@ -273,6 +305,8 @@ def main() -> None:
     parser.add_argument("--warm-cache", action="store_true",
                         help="read the files a search reads once before timing (c): the page cache of a machine "
                              "with the memory to hold them, as a long-running server has it")
+    parser.add_argument("--commits", type=int, default=1,
+                        help="(a): commit this many times, 100 new videos each, and print the median and largest")
     parser.add_argument("--out", type=Path, help="keep the indexes here (DIR/KEYS-UNITS); default a removed tempdir")
     parser.add_argument("--reuse", action="store_true",
                         help="measure (a), (c) and (d) again on the indexes an earlier run kept under --out (the "
@@ -280,6 +314,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.exhaustive_queries > args.queries:
         parser.error("--exhaustive-queries must be at most --queries")
+    if args.commits < 1:
+        parser.error("--commits must be at least 1")
     if args.reuse and not args.out:
         parser.error("--reuse needs --out, the folder an earlier run kept its indexes in")
     torch.set_grad_enabled(False)
@@ -301,7 +337,7 @@ def main() -> None:
                     sys.exit(f"{root} exists: give --out an empty or new directory" if root.exists() else
                              f"{root} is missing: --reuse measures the indexes an earlier run kept there")
                 late = run_one(root, name, n, args, model, model_config)
-                commit_s.setdefault(name, []).append(late.commit_s)
+                commit_s.setdefault(name, []).append(float(np.median([c.seconds for c in late.series])))
                 if args.out is None:
                     shutil.rmtree(root)
     finally:
@@ -309,7 +345,8 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
     if len(args.units) > 1:
         for name, seconds in commit_s.items():
-            print(f"(a) {name}: commit at {args.units[-1]} units / at {args.units[0]}: {seconds[-1] / seconds[0]:.1f}x")
+            print(f"(a) {name}: commit at {args.units[-1]} units / at {args.units[0]} (median of --commits): "
+                  f"{seconds[-1] / seconds[0]:.1f}x")
     print("command: .venv/bin/python benchmarks/index_scale.py " + " ".join(sys.argv[1:]))
 
 

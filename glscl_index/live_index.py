@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,15 +24,18 @@ if TYPE_CHECKING:  # torch is imported when the first generation is opened, not 
 
 @dataclass
 class Generation:
-    """One opened generation: its searcher and, for serving files, the indexed paths of each video."""
+    """One opened generation: its searcher and the stamp of the manifest it was opened from."""
 
     searcher: Searcher
     manifest_stamp: tuple[int, int, int]  # (inode, mtime ns, size) of the manifest.json it was opened from
-    paths_by_video: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def generation(self) -> int:
         return self.searcher.reader.manifest.generation
+
+    def video_paths(self, video_id: str) -> list[str]:
+        """The indexed paths of a video, sorted ([] for an id the generation does not hold)."""
+        return [e.path for e in self.searcher.reader.indexed_paths([video_id]).get(video_id, [])]
 
 
 class LiveIndex:
@@ -53,7 +56,7 @@ class LiveIndex:
     def from_searcher(cls, searcher: Searcher, check_every_s: float = 2.0) -> LiveIndex:
         """A live index that starts from an opened searcher (its model is kept for later generations)."""
         live = cls(searcher.reader.root, check_every_s=check_every_s)
-        live._current = Generation(searcher, _stamp(live.root), _indexed_paths(searcher))
+        live._current = Generation(searcher, _stamp(live.root))
         live._checked_at = time.monotonic()
         return live
 
@@ -102,9 +105,9 @@ class LiveIndex:
 
             checkpoint, clip_model, pretrained, device = self._model_options
             searcher = open_searcher(self.root, checkpoint, clip_model, pretrained, device)
-            return Generation(searcher, stamp, _indexed_paths(searcher))
+            return Generation(searcher, stamp)
         if read_manifest(self.root).generation == current.generation:
-            return Generation(current.searcher, stamp, current.paths_by_video)  # rewritten, same generation
+            return Generation(current.searcher, stamp)  # rewritten, same generation
         from glscl_index.search import Searcher
         from glscl_index.store.reader import IndexReader
 
@@ -112,7 +115,7 @@ class LiveIndex:
         # Same model, so the new generation must carry the fingerprint the model was checked against.
         reader = IndexReader.open(self.root, expected_fingerprint=old.reader.manifest.fingerprint)
         searcher = Searcher(reader, old.model, old.device)
-        return Generation(searcher, stamp, _indexed_paths(searcher))
+        return Generation(searcher, stamp)
 
 
 def open_index(
@@ -139,11 +142,3 @@ def _stamp(root: Path) -> tuple[int, int, int]:
     except OSError:
         return (0, 0, 0)
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
-
-
-def _indexed_paths(searcher: Searcher) -> dict[str, list[str]]:
-    paths: dict[str, list[str]] = {}
-    for entry in searcher.reader.catalog:
-        if entry.status == "indexed":
-            paths.setdefault(entry.video_id, []).append(entry.path)
-    return {video: sorted(found) for video, found in paths.items()}

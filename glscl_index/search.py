@@ -19,6 +19,7 @@ from glscl_index.model.keys import query_keys
 from glscl_index.model.score import glscl_score
 from glscl_index.store.manifest import require_model
 from glscl_index.store.reader import IndexReader
+from glscl_index.store.schema import CatalogEntry
 from glscl_index.store.unit_keys import unit_tensors
 
 # Units scored per exact-scoring step in exhaustive mode (bounds memory: chunk x T x D floats).
@@ -77,8 +78,6 @@ class Searcher:
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.config = model.config
-        self._paths_by_video: dict[str, list[str]] | None = None
-        self._offline: dict[str, bool] = {}
 
     @torch.inference_mode()
     def encode_queries(self, queries: list[str]) -> tuple[TextEmbedding, np.ndarray]:
@@ -179,18 +178,15 @@ class Searcher:
         locals_ = None if parts[0][3] is None else np.stack([p[3] for p in parts])
         return scores, weights, globals_, locals_
 
-    def _video_paths(self, video_id: str, row_path: str) -> list[str]:
-        """The catalog's paths of a video, the row's own path first while the catalog still has it."""
-        if self._paths_by_video is None:
-            self._paths_by_video, self._offline = {}, {}
-            for entry in self.reader.catalog:
-                if entry.status == "indexed":
-                    self._paths_by_video.setdefault(entry.video_id, []).append(entry.path)
-                    self._offline[entry.path] = entry.offline
-        paths = sorted(self._paths_by_video.get(video_id, []))
+    @staticmethod
+    def _video_paths(entries: list[CatalogEntry], row_path: str) -> tuple[list[str], bool]:
+        """A video's catalog paths, the row's own path first while the catalog still has it; whether all are
+        offline (``entries``: its indexed entries, by path)."""
+        paths = [e.path for e in entries]
+        offline = bool(entries) and all(e.offline for e in entries)
         if row_path in paths or not paths:
-            return [row_path] + [p for p in paths if p != row_path]
-        return paths
+            return [row_path] + [p for p in paths if p != row_path], offline
+        return paths, offline
 
     def _best_segments(self, rows, scores, weights, globals_, locals_, k: int) -> list[Hit]:
         """Aggregate units to videos (best segment wins) and keep the top k videos."""
@@ -201,16 +197,17 @@ class Searcher:
         video_ids = units.video_id[rows[order]]
         _, first = np.unique(video_ids, return_index=True)
         best = order[np.sort(first)][:k]
+        entries = self.reader.indexed_paths([str(v) for v in units.video_id[rows[best]]])
         hits = []
         for i in best:
             row = int(rows[i])
             frame = int(np.argmax(weights[i]))
-            paths = self._video_paths(str(units.video_id[row]), str(units.path[row]))
+            paths, offline = self._video_paths(entries.get(str(units.video_id[row]), []), str(units.path[row]))
             hits.append(
                 Hit(
                     video_path=paths[0],
                     paths=paths,
-                    offline=all(self._offline.get(p, False) for p in paths),
+                    offline=offline,
                     video_id=str(units.video_id[row]),
                     score=float(scores[i]),
                     global_score=float(globals_[i]),

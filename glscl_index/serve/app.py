@@ -133,7 +133,7 @@ def _existing_path(generation: Generation, video_id: str, which: int | None) -> 
 
     Unknown ids (and anything that is not an id, e.g. ``../../etc/passwd``) are 404: no request names a path.
     """
-    paths = generation.paths_by_video.get(video_id)
+    paths = generation.video_paths(video_id)
     if not paths:
         raise HTTPException(404, "no such video in the index")
     if which is not None:

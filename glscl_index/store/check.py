@@ -13,8 +13,8 @@ commit protocol as the writer (new files first, then the manifest):
 - a segment's codes missing, unreadable or of the wrong shape: written again from its
   rows (keys are derived, nothing is embedded); the pqscan encoder missing or unreadable:
   trained again, and every segment coded again.
-- catalog (its base or a delta) missing or unreadable: rebuilt from the shards' rows;
-  failed files' entries are lost (they are retried).
+- catalog (its database; a format-4 base or delta) missing or unreadable: a new database
+  rebuilt from the shards' rows; failed files' entries are lost (they are retried).
 - catalog and units disagree (deep check only): entries without units are dropped,
   units without an entry get one (or, when their path has another entry, are stale
   and marked dead).
@@ -26,7 +26,6 @@ from the rows by ``model/keys.py``): ``glscl check`` without ``--repair`` stays 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -36,9 +35,18 @@ import pyarrow.parquet as pq
 
 from glscl_index.errors import IndexCorruptError, IndexNotFoundError, repair_hint
 from glscl_index.store import ann, ann_state
-from glscl_index.store.catalog import catalog_files, read_generation_catalog
+from glscl_index.store.catalog import (
+    catalog_files,
+    check_database,
+    create_database,
+    database_name,
+    is_database,
+    read_generation_catalog,
+    rollback_database,
+)
 from glscl_index.store.lock import WriterLock
 from glscl_index.store.manifest import (
+    FORMAT_VERSION,
     MANIFEST,
     PREVIOUS,
     Manifest,
@@ -54,7 +62,6 @@ from glscl_index.store.shards import (
     read_shard,
     required_columns,
     rewrite_mapped_copy,
-    write_catalog,
 )
 
 MAPPED_COPIES_SINCE = 2  # manifest format from which every shard has an Arrow copy unless its ref says not
@@ -335,7 +342,7 @@ def _check_codes(root: Path, manifest: Manifest) -> list[Problem]:
 
 
 def _check_catalog(root: Path, manifest: Manifest, deep: bool) -> list[Problem]:
-    """The base and every delta: the footer, every row when deep."""
+    """The database (its integrity check when deep), or a format-4 base and deltas (the footer, every row when deep)."""
     problems = []
     for name in catalog_files(manifest):
         path = root / name
@@ -343,7 +350,9 @@ def _check_catalog(root: Path, manifest: Manifest, deep: bool) -> list[Problem]:
             problems.append(Problem(CATALOG_DAMAGED, name, "missing"))
             continue
         try:
-            if deep:
+            if is_database(name):
+                check_database(path, deep)
+            elif deep:
                 read_catalog(path)
             else:
                 pq.read_metadata(path)
@@ -419,6 +428,8 @@ def _repair(root: Path, deep: bool) -> RepairReport:
     damaged = {p.path for p in report.problems if p.kind == SHARD_DAMAGED}
     actions = [f"restored generation {base.generation} from {PREVIOUS}"] if restored else []
     generation = base.generation + (2 if restored else 1)  # restored: skip the unreadable generation's number
+    if is_database(base.catalog) and CATALOG_DAMAGED not in kinds:
+        rollback_database(root / base.catalog, base.generation)  # rows of the lost generation, or of a crashed commit
 
     for problem in report.problems:
         if problem.kind == COPY_DAMAGED:
@@ -433,9 +444,10 @@ def _repair(root: Path, deep: bool) -> RepairReport:
     catalog = replace(base)
     if damaged or kinds & {CATALOG_DAMAGED, CATALOG_MISMATCH}:
         entries, shards, notes = _repaired_catalog(root, base, shards, catalog_intact=CATALOG_DAMAGED not in kinds)
-        catalog.catalog = f"catalog-{generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
+        catalog.catalog = database_name(generation)
         catalog.catalog_deltas, catalog.catalog_delta_rows = [], 0
-        write_catalog(root / catalog.catalog, sorted(entries, key=lambda e: e.path))
+        catalog.format_version = max(base.format_version, FORMAT_VERSION)
+        create_database(root / catalog.catalog, sorted(entries, key=lambda e: e.path), generation)
         actions += notes
     catalog_changed = catalog_files(catalog) != catalog_files(base)
 
@@ -459,6 +471,7 @@ def _repair(root: Path, deep: bool) -> RepairReport:
         manifest = replace(
             base, generation=generation, shards=shards, catalog=catalog.catalog,
             catalog_deltas=catalog.catalog_deltas, catalog_delta_rows=catalog.catalog_delta_rows, ann=state,
+            format_version=catalog.format_version,
         )
         # Restored: manifest.prev.json stays as it is (it is the generation restored).
         publish_manifest(root, manifest, None if restored else base)

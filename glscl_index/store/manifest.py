@@ -22,9 +22,10 @@ from glscl_index.store.schema import IndexDims
 # 1: Parquet shards with a global-key column, FAISS built on open; 2: + Arrow copies of the shards and a
 # persisted FAISS file; 3: keys derived from the rows, not stored, and scaled differently ([m ; U_flat],
 # model/keys.py); 4: segments: each shard has its keys' codes (store/ann.py) instead of one FAISS file per
-# generation, the catalog is a base plus deltas, features may be int8. Older indexes are still read: their
-# keys are derived and searched in memory until the next commit writes the missing codes.
-FORMAT_VERSION = 4
+# generation, the catalog is a base plus deltas, features may be int8; 5: the catalog is an SQLite database
+# with versioned rows (store/catalog.py). Older indexes are still read: their keys are derived and searched in
+# memory until the next commit writes the missing codes, and the next commit writes their catalog's database.
+FORMAT_VERSION = 5
 MANIFEST = "manifest.json"
 PREVIOUS = "manifest.prev.json"
 
@@ -46,8 +47,8 @@ class Manifest:
     dims: IndexDims
     faiss_type: str
     shards: list[ShardRef]
-    catalog: str  # file name of the catalog's base ("" before the first commit)
-    catalog_deltas: list[str] = field(default_factory=list)  # changes since the base, oldest first
+    catalog: str  # file name of the catalog's database (format 4: of its base; "" before the first commit)
+    catalog_deltas: list[str] = field(default_factory=list)  # format 4: changes since the base, oldest first
     catalog_delta_rows: int = 0
     ann: AnnState = field(default_factory=AnnState)  # the encoder the shards' codes are in and its tuning
     updated_at: float = 0.0

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store import ann, ann_state
-from glscl_index.store.catalog import catalog_files, read_generation_catalog
+from glscl_index.store.catalog import GenerationCatalog
 from glscl_index.store.manifest import Manifest, read_manifest, require_model
 from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, FileRows, StackedRows, UnitBatch
 from glscl_index.store.shards import LAZY_COLUMNS, read_shard
@@ -28,27 +28,24 @@ class IndexReader:
     """
 
     def __init__(
-        self, root: Path, manifest: Manifest, units: UnitBatch, catalog_files: list[BinaryIO] | None = None,
+        self, root: Path, manifest: Manifest, units: UnitBatch, catalog: GenerationCatalog | None = None,
         stored_index: ann.SearchIndex | None = None, layout: SegmentLayout | None = None,
     ):
         self.root = root
         self.manifest = manifest
         self.units = units
-        self._catalog_files = catalog_files or []
+        self._catalog = catalog or GenerationCatalog(root, manifest)
         self._stored_index = stored_index
         self._live_rows = (layout or segment_layout(manifest)).live_rows
 
     @cached_property
     def catalog(self) -> list[CatalogEntry]:
-        """The generation's source files, read on first use (a search needs them only for its hits' paths).
+        """The generation's source files, by path, read on first use (a search reads only its hits' entries)."""
+        return self._catalog.entries()
 
-        The files were opened with the generation, so a writer's garbage collection cannot take them away.
-        """
-        try:
-            return read_generation_catalog(self.root, self.manifest, self._catalog_files)
-        finally:
-            for source in self._catalog_files:
-                source.close()
+    def indexed_paths(self, video_ids: list[str]) -> dict[str, list[CatalogEntry]]:
+        """The indexed catalog entries of each of ``video_ids`` that has some, by path (one query)."""
+        return self._catalog.indexed_paths(video_ids)
 
     @classmethod
     def open(cls, root: str | Path, *, expected_fingerprint: str | None = None) -> IndexReader:
@@ -63,7 +60,7 @@ class IndexReader:
                 units = load_units(root, manifest)
                 layout = segment_layout(manifest)
                 stored = _load_index(root, manifest, layout.dead)
-                return cls(root, manifest, units, _open_catalog(root, manifest), stored, layout)
+                return cls(root, manifest, units, GenerationCatalog(root, manifest), stored, layout)
             except FileNotFoundError as exc:
                 # A writer garbage-collected this generation's files after we read its manifest:
                 # a newer generation is published, so read again.
@@ -185,15 +182,3 @@ def _load_index(root: Path, manifest: Manifest, dead: np.ndarray) -> ann.SearchI
             )
         codes.append(part)
     return ann.open_index(manifest.ann, encoder, codes, manifest.dims.key_dim, dead)
-
-
-def _open_catalog(root: Path, manifest: Manifest) -> list[BinaryIO]:
-    opened: list[BinaryIO] = []
-    try:
-        for name in catalog_files(manifest):
-            opened.append(open(root / name, "rb"))
-    except BaseException:
-        for source in opened:
-            source.close()
-        raise
-    return opened

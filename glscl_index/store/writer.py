@@ -2,13 +2,15 @@
 
 A commit costs what it changes: it writes one new segment (a Parquet shard, its Arrow copy and
 its keys' codes, store/ann.py) for the units added, tombstones (the manifest's dead rows) for
-the units removed, a catalog delta (store/catalog.py) and the manifest. Now and then it also
+the units removed, the changed catalog entries (one SQLite transaction, store/catalog.py) and the
+manifest. Now and then it also
 merges segments (store/merge_policy.py), trains the shared pqscan encoder again as the collection
 grows (then every segment's codes are written again: a few hundred bytes per unit), and measures
 the search parameters on the collection's own keys (ann.tune).
 
-Commit order: every new file is written and fsynced first, then the manifest is replaced
-atomically (the commit point), then files that neither this generation nor the previous one
+Commit order: every new file is written and fsynced first, then the catalog's transaction is
+committed (its rows are invisible to readers until the manifest names their generation), then the
+manifest is replaced atomically (the commit point), then files that neither this generation nor the previous one
 names are deleted. A crash at any instant, merges included, leaves the last published manifest
 and every file it names intact; readers of an older generation keep their open files.
 """
@@ -22,9 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from glscl_index.errors import IndexCorruptError, IndexNotFoundError
+from glscl_index.errors import IndexCorruptError, IndexNotFoundError, repair_hint
 from glscl_index.store import ann_state
-from glscl_index.store.catalog import read_generation_catalog, should_fold, write_delta
+from glscl_index.store.catalog import (
+    SIDE_FILES,
+    CatalogDatabase,
+    create_database,
+    database_name,
+    is_database,
+    read_generation_catalog,
+)
 from glscl_index.store.lock import WriterLock, make_index_dirs
 from glscl_index.store.manifest import (
     FORMAT_VERSION,
@@ -38,14 +47,18 @@ from glscl_index.store.manifest import (
 from glscl_index.store.merge_policy import MergePolicy
 from glscl_index.store.schema import CatalogEntry, IndexDims, UnitBatch
 from glscl_index.store.segment_codes import SegmentCoder
-from glscl_index.store.shards import SHARD_SUFFIX, read_shard, write_catalog, write_shard
+from glscl_index.store.shards import SHARD_SUFFIX, read_shard, write_shard
 
 MERGE_CHUNK = 16384  # rows copied at a time when merging shards (bounds the writer's memory)
 
 
 class IndexWriter:
-    def __init__(self, root: Path, lock: WriterLock, manifest: Manifest | None, catalog: dict[str, CatalogEntry]):
+    def __init__(
+        self, root: Path, lock: WriterLock, manifest: Manifest | None, catalog: dict[str, CatalogEntry],
+        database: CatalogDatabase | None = None,
+    ):
         self.root = root
+        self._database = database  # the committed generation's catalog database (None: one is written at commit)
         self.lock = lock
         self.manifest = manifest
         self.catalog = catalog
@@ -80,8 +93,8 @@ class IndexWriter:
             lock = acquire_writer_lock(root)
         try:
             committed = _committed_manifest(root, rebuild)
-            entries = read_generation_catalog(root, committed) if committed and not rebuild else []
-            writer = cls(root, lock, committed, {e.path: e for e in entries})
+            database, entries = _committed_catalog(root, committed, rebuild)
+            writer = cls(root, lock, committed, {e.path: e for e in entries}, database)
             writer._previous = committed
             writer._rebuild = rebuild
             writer._faiss_type = faiss_type
@@ -138,7 +151,11 @@ class IndexWriter:
         self.close()
 
     def close(self) -> None:
-        self.lock.release()
+        try:
+            if self._database is not None:
+                self._database.close()
+        finally:
+            self.lock.release()
 
     def add_units(self, batch: UnitBatch) -> None:
         if len(batch):
@@ -248,19 +265,20 @@ class IndexWriter:
                 yield batch.take(live[start : start + MERGE_CHUNK])
 
     def _write_catalog_changes(self, manifest: Manifest, committed: Manifest) -> None:
-        """A delta of the entries changed since the last commit, or a new base when the deltas grew too big."""
-        changed = [self.catalog[p] for p in self._changed_paths if p in self.catalog]
-        removed = sorted(self._removed_paths)
-        if not changed and not removed and committed.catalog:
+        """The entries changed since the last commit, in the database; a new database of every entry for a new
+        index, a rebuild or a format-4 catalog."""
+        if self._database is not None and self._database.path.name == committed.catalog:
+            changed = sorted((self.catalog[p] for p in self._changed_paths if p in self.catalog), key=lambda e: e.path)
+            removed = sorted(self._removed_paths)
+            if changed or removed:
+                self._database.apply(manifest.generation, changed, removed)
             return
-        name = f"catalog-{manifest.generation:06d}-{uuid.uuid4().hex[:8]}.parquet"
-        if should_fold(committed, len(self.catalog), len(changed) + len(removed)):
-            write_catalog(self.root / name, sorted(self.catalog.values(), key=lambda e: e.path))
-            manifest.catalog, manifest.catalog_deltas, manifest.catalog_delta_rows = name, [], 0
-        else:
-            rows = write_delta(self.root / name, changed, removed)
-            manifest.catalog_deltas = [*committed.catalog_deltas, name]
-            manifest.catalog_delta_rows = committed.catalog_delta_rows + rows
+        name = database_name(manifest.generation)
+        create_database(self.root / name, sorted(self.catalog.values(), key=lambda e: e.path), manifest.generation)
+        manifest.catalog, manifest.catalog_deltas, manifest.catalog_delta_rows = name, [], 0
+        if self._database is not None:
+            self._database.close()
+        self._database = CatalogDatabase(self.root / name)
 
     def _shard_video_ids(self, shard: ShardRef) -> np.ndarray:
         if shard.name not in self._video_ids:
@@ -279,12 +297,15 @@ class IndexWriter:
     def _collect_garbage(self, current: Manifest, previous: Manifest | None) -> None:
         """Delete files named by neither the new nor the previous generation, and crashed writers' temp files."""
         wanted = current.files() | (previous.files() if previous else set())
-        candidates = list(self.root.glob("catalog-*.parquet")) + list(self.root.glob("faiss-*.index"))
+        candidates = list(self.root.glob("catalog-*")) + list(self.root.glob("faiss-*.index"))
         candidates += list(self.root.glob("ann-*.faiss"))
         candidates += list((self.root / "shards").glob("*"))
         candidates += list(self.root.glob("*.tmp"))
         for path in candidates:
-            if str(path.relative_to(self.root)) not in wanted:
+            name = str(path.relative_to(self.root))
+            # A database's log files go with it.
+            owner = next((name[: -len(side)] for side in SIDE_FILES if name.endswith(side)), name)
+            if owner not in wanted:
                 path.unlink(missing_ok=True)
 
 
@@ -294,6 +315,27 @@ def acquire_writer_lock(root: Path) -> WriterLock:
     lock = WriterLock(root)
     lock.acquire()
     return lock
+
+
+def _committed_catalog(
+    root: Path, committed: Manifest | None, rebuild: bool
+) -> tuple[CatalogDatabase | None, list[CatalogEntry]]:
+    """The committed generation's catalog database (None for a format-4 catalog) and its entries."""
+    if committed is None or rebuild:
+        return None, []
+    try:
+        if not is_database(committed.catalog):
+            return None, read_generation_catalog(root, committed)
+        database = CatalogDatabase(root / committed.catalog)
+    except FileNotFoundError as exc:
+        name = Path(exc.filename).name if exc.filename else committed.catalog
+        raise IndexCorruptError(f"the catalog {name} of {root} is missing{repair_hint(root)}") from None
+    try:
+        database.rollback_to(committed.generation)
+        return database, database.current()
+    except BaseException:
+        database.close()
+        raise
 
 
 def _committed_manifest(root: Path, rebuild: bool) -> Manifest | None:

@@ -1,5 +1,5 @@
 """Segments: a commit writes only what it changes; merges follow the tiered policy, never disturb an open
-reader, and a SIGKILL during a merge or a segment's commit loses nothing committed; the catalog's deltas."""
+reader, and a SIGKILL during a merge or a segment's commit loses nothing committed."""
 
 import os
 import subprocess
@@ -9,8 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glscl_index.store import catalog as catalog_module
-from glscl_index.store.catalog import read_generation_catalog
 from glscl_index.store.check import check_index
 from glscl_index.store.manifest import ShardRef, read_manifest, read_previous_manifest
 from glscl_index.store.merge_policy import MergePolicy
@@ -60,7 +58,7 @@ def test_the_policy_merges_a_full_tier_and_segments_with_many_dead_rows():
     assert policy.tier(99) == 0 and policy.tier(400) == 1 and policy.tier(1600) == 2
 
 
-def test_a_commit_writes_only_its_new_segment_and_a_catalog_delta(tmp_path):
+def test_a_commit_writes_only_its_new_segment_and_its_catalog_rows(tmp_path):
     before_manifest = build(tmp_path)
     before = snapshot(tmp_path)
     with open_writer(tmp_path) as writer:
@@ -75,27 +73,10 @@ def test_a_commit_writes_only_its_new_segment_and_a_catalog_delta(tmp_path):
     assert not new_shard.copy  # two rows: no Arrow copy (store/merge_policy.py)
     assert changed == {
         Path("manifest.json"), Path("manifest.prev.json"), Path("shards") / new_shard.name,
-        Path("shards") / new_shard.codes, Path(manifest.catalog_deltas[-1]),
+        Path("shards") / new_shard.codes, Path(manifest.catalog),  # the catalog's database, changed in place
     }
-    assert manifest.catalog == before_manifest.catalog and len(manifest.catalog_deltas) == 3  # one per commit
+    assert manifest.catalog == before_manifest.catalog
     assert manifest.shards[0].dead == [3] and len(IndexReader.open(tmp_path).units) == 31
-
-
-def test_catalog_deltas_replay_removals_and_fold_into_a_new_base(tmp_path, monkeypatch):
-    monkeypatch.setattr(catalog_module, "MAX_DELTAS", 2)
-    with open_writer(tmp_path) as writer:
-        writer.set_catalog_entries([entry(f"/v/{i}.mp4", f"v{i}") for i in range(5)])
-        base = writer.commit().catalog
-        for i in range(3):
-            writer.set_catalog_entries([entry(f"/v/new{i}.mp4", f"n{i}")])
-            writer.remove_catalog_paths([f"/v/{i}.mp4"])
-            manifest = writer.commit()
-            expected = sorted(writer.catalog)
-            assert sorted(e.path for e in read_generation_catalog(tmp_path, manifest)) == expected
-            if i < 2:
-                assert manifest.catalog == base and len(manifest.catalog_deltas) == i + 1
-    assert manifest.catalog != base and manifest.catalog_deltas == []  # the third delta was one too many: folded
-    assert sorted(e.path for e in IndexReader.open(tmp_path).catalog) == expected
 
 
 def test_a_reader_open_during_a_merge_keeps_answering_from_its_generation(tmp_path):
