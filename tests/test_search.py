@@ -6,7 +6,9 @@ import torch
 
 from glscl_index.errors import EmptyQueryError
 from glscl_index.search import SearchConfig, Searcher
+from glscl_index.store.catalog import GenerationCatalog
 from glscl_index.store.reader import IndexReader
+from glscl_index.store.schema import CatalogEntry
 from glscl_index.store.writer import IndexWriter
 from pipelines.embed_job import index_dims
 from tests.store.helpers import make_batch
@@ -108,3 +110,23 @@ def test_ties_are_ordered_the_same_way_in_every_mode(tmp_path):
     hits = searcher._best_segments(rows, scores[0], weights[0], globals_[0], locals_[0], 4)
     assert scores[0].min() == scores[0].max()
     assert [h.video_id for h in hits] == ["v4", "v9", "v21", "v33"]
+
+
+@torch.no_grad()
+def test_hits_take_their_paths_from_their_own_catalog_entries_only(tmp_path, monkeypatch):
+    """A search looks up its hits' entries (at 1M entries, reading the whole catalog took seconds per query)."""
+    model = tiny_model()
+    batch, planted = build_index(tmp_path, model)
+    video = str(batch.video_id[planted])
+    copies = [f"/archive/{video}.mp4", f"/backup/{video}.mp4"]
+    with IndexWriter.open(tmp_path, fingerprint="fp", model_config={}, dims=index_dims(model)) as writer:
+        writer.set_catalog_entries(
+            [CatalogEntry(path, 1000, 7, "h", video, "indexed", "", 3, 1.0, offline=True) for path in copies]
+        )
+        writer.commit()
+    monkeypatch.setattr(GenerationCatalog, "entries", lambda self: pytest.fail("read the whole catalog"))
+    searcher = Searcher(IndexReader.open(tmp_path), model)
+    (result,) = searcher.search(["a red square moves to the right"], SearchConfig(k=5))
+    top, other = result.hits[0], result.hits[1]
+    assert top.video_id == video and top.paths == copies and top.video_path == copies[0] and top.offline
+    assert other.paths == [other.video_path] and not other.offline  # no entry: the unit's own path

@@ -172,6 +172,8 @@ class GenerationCatalog:
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._sources: list[BinaryIO] = []
+        self._replayed: list[CatalogEntry] | None = None  # a format-4 catalog, read once
+        self._indexed: dict[str, list[CatalogEntry]] | None = None  # its indexed entries by video id
         if is_database(manifest.catalog):
             self._connection = _open_read_only(root / manifest.catalog)
         else:
@@ -181,29 +183,38 @@ class GenerationCatalog:
         """Every entry of the generation, by path."""
         with self._lock:
             if self._connection is None:
-                return _replay(self.root, self.manifest, self._sources)
+                if self._replayed is None:
+                    self._replayed = _replay(self.root, self.manifest, self._sources)
+                return list(self._replayed)
             return self._query(f"{SELECT} WHERE {VISIBLE} ORDER BY path", {"g": self.manifest.generation})
 
     def indexed_paths(self, video_ids: list[str]) -> dict[str, list[CatalogEntry]]:
         """The indexed entries of each of ``video_ids`` that has some (one video may be found under several paths)."""
-        found: dict[str, list[CatalogEntry]] = {}
         if self._connection is None:
-            wanted = set(video_ids)
-            entries = [e for e in self.entries() if e.video_id in wanted and e.status == "indexed"]
-        else:
-            unique = sorted(set(video_ids))
-            entries = []
-            for start in range(0, len(unique), QUERY_CHUNK):
-                chunk = unique[start : start + QUERY_CHUNK]
-                marks = ", ".join(f":v{i}" for i in range(len(chunk)))
-                with self._lock:
-                    entries += self._query(
-                        f"{SELECT} WHERE video_id IN ({marks}) AND status = 'indexed' AND {VISIBLE} ORDER BY path",
-                        {"g": self.manifest.generation, **{f"v{i}": v for i, v in enumerate(chunk)}},
-                    )
-        for entry in entries:
-            found.setdefault(entry.video_id, []).append(entry)
+            return self._replayed_indexed(video_ids)
+        unique = sorted(set(video_ids))
+        found: dict[str, list[CatalogEntry]] = {}
+        for start in range(0, len(unique), QUERY_CHUNK):
+            chunk = unique[start : start + QUERY_CHUNK]
+            marks = ", ".join(f":v{i}" for i in range(len(chunk)))
+            with self._lock:
+                entries = self._query(
+                    f"{SELECT} WHERE video_id IN ({marks}) AND status = 'indexed' AND {VISIBLE} ORDER BY path",
+                    {"g": self.manifest.generation, **{f"v{i}": v for i, v in enumerate(chunk)}},
+                )
+            for entry in entries:
+                found.setdefault(entry.video_id, []).append(entry)
         return found
+
+    def _replayed_indexed(self, video_ids: list[str]) -> dict[str, list[CatalogEntry]]:
+        """``indexed_paths`` of a format-4 catalog: every entry is read once, then looked up in memory."""
+        if self._indexed is None:
+            indexed: dict[str, list[CatalogEntry]] = {}
+            for entry in self.entries():
+                if entry.status == "indexed":
+                    indexed.setdefault(entry.video_id, []).append(entry)
+            self._indexed = indexed
+        return {v: self._indexed[v] for v in video_ids if v in self._indexed}
 
     def close(self) -> None:
         with self._lock:

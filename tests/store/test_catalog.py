@@ -145,19 +145,39 @@ def test_replaced_rows_are_kept_for_a_few_generations(tmp_path, monkeypatch):
     assert [e.size for e in read_generation_catalog(tmp_path, old)] == [7]
 
 
-def test_a_format_4_catalog_is_read_and_becomes_a_database_at_the_next_commit(tmp_path):
-    with open_writer(tmp_path) as writer:
+def make_format_4(root):
+    """An index whose catalog is a format-4 base and delta: /v/a.mp4 (size 9, video a) and /v/c.mp4 (video c)."""
+    with open_writer(root) as writer:
         writer.add_units(make_batch(2))
         writer.set_catalog_entries([entry("/videos/v0.mp4")])
         writer.commit()
-    write_catalog(tmp_path / "catalog-000001-base.parquet", [entry("/v/a.mp4"), entry("/v/b.mp4"), entry("/v/c.mp4")])
+    write_catalog(
+        root / "catalog-000001-base.parquet",
+        [entry("/v/a.mp4", video_id="a"), entry("/v/b.mp4", video_id="b"), entry("/v/c.mp4", video_id="c")],
+    )
     removed = CatalogEntry("/v/b.mp4", 0, 0, "", "", "removed", "", 0, 0.0)
-    write_catalog(tmp_path / "catalog-000002-delta.parquet", [entry("/v/a.mp4", size=9), removed])
-    document = json.loads((tmp_path / "manifest.json").read_text())
+    write_catalog(root / "catalog-000002-delta.parquet", [entry("/v/a.mp4", size=9, video_id="a"), removed])
+    document = json.loads((root / "manifest.json").read_text())
     document.update(
         format_version=4, catalog="catalog-000001-base.parquet", catalog_deltas=["catalog-000002-delta.parquet"]
     )
-    (tmp_path / "manifest.json").write_text(json.dumps(document))
+    (root / "manifest.json").write_text(json.dumps(document))
+
+
+def test_a_format_4_catalog_is_read_once_for_every_search(tmp_path, monkeypatch):
+    make_format_4(tmp_path)
+    replays = []
+    original = catalog_module._replay
+    monkeypatch.setattr(catalog_module, "_replay", lambda *a: replays.append(1) or original(*a))
+    reader = IndexReader.open(tmp_path)
+    for _ in range(3):
+        found = reader.indexed_paths(["a", "b", "c"])
+        assert {v: [e.path for e in entries] for v, entries in found.items()} == {"a": ["/v/a.mp4"], "c": ["/v/c.mp4"]}
+    assert replays == [1]
+
+
+def test_a_format_4_catalog_is_read_and_becomes_a_database_at_the_next_commit(tmp_path):
+    make_format_4(tmp_path)
     assert [(e.path, e.size) for e in IndexReader.open(tmp_path).catalog] == [("/v/a.mp4", 9), ("/v/c.mp4", 1)]
     with open_writer(tmp_path) as writer:
         writer.set_catalog_entries([entry("/v/d.mp4")])
