@@ -134,13 +134,7 @@ class StackedRows:
         order = np.argsort(physical, kind="stable")
         ascending = physical[order]
         if self.files is not None and (self.scales is None or self._flat_scales is not None):
-            in_file = self._in_file[np.searchsorted(self._starts, ascending, side="right") - 1]
-            if in_file.all():
-                out = self._read_scaled_files(ascending)
-            else:
-                out = np.empty((len(ascending), *self.shape[1:]), self.dtype)
-                out[in_file] = self._read_scaled_files(ascending[in_file])
-                out[~in_file] = self._read_maps(ascending[~in_file])
+            out = self._read_scaled_files(ascending)
         else:
             out = self._read_maps(ascending)
         if np.all(order[1:] > order[:-1]):
@@ -148,12 +142,6 @@ class StackedRows:
         restored = np.empty_like(out)
         restored[order] = out
         return restored
-
-    @cached_property
-    def _in_file(self) -> np.ndarray:
-        """Whether each part is read from its file, bool ``[parts]``."""
-        assert self.files is not None
-        return np.array([f is not None for f in self.files])
 
     def _read_scaled_files(self, ascending: np.ndarray) -> np.ndarray:
         out = self._read_files(ascending)
@@ -165,9 +153,10 @@ class StackedRows:
         """Ascending physical rows through the parts' arrays, each part's rows one contiguous run of the output."""
         out = np.empty((len(ascending), *self.shape[1:]), self.dtype)
         bounds = np.searchsorted(ascending, self._starts)
-        for part, (first, last) in enumerate(zip(bounds[:-1], bounds[1:], strict=False)):
-            if first == last:
-                continue
+        # Only the parts holding some of the rows: a 1M-unit index has over a thousand parts (record batches), and
+        # a Python pass over all of them cost ~4 ms per read.
+        for part in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+            first, last = int(bounds[part]), int(bounds[part + 1])
             local = ascending[first:last] - self._starts[part]
             scale = None if self.scales is None else self.scales[part]
             if scale is None:
@@ -180,7 +169,8 @@ class StackedRows:
         return out
 
     def _read_files(self, ascending: np.ndarray) -> np.ndarray:
-        """Ascending physical rows, as stored (before scaling), with one pread per run of rows adjacent in a file."""
+        """Ascending physical rows, as stored (before scaling), with one pread per run of rows adjacent in a file;
+        rows of a part held in memory (no file) are copied from it, so that one scaling pass covers every row."""
         files = self.files
         assert files is not None
         stored = next((p for p in self.parts if len(p)), self.parts[0])
@@ -196,7 +186,10 @@ class StackedRows:
         flat = memoryview(out.reshape(-1).view(np.uint8).data)
         for first, last in zip(starts.tolist(), [*starts[1:].tolist(), len(ascending)], strict=True):
             source = files[int(part[first])]
-            assert source is not None
+            if source is None:
+                local = ascending[first:last] - self._starts[part[first]]
+                out[first:last] = self.parts[int(part[first])][local]
+                continue
             wanted = (last - first) * row_bytes
             got = os.preadv(source.source.fd, [flat[first * row_bytes : last * row_bytes]], int(position[first]))
             if got != wanted:
