@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -160,6 +160,13 @@ def rollback_database(path: Path, generation: int) -> None:
         database.close()
 
 
+@dataclass
+class CatalogCounts:
+    indexed: int  # entries of indexed files
+    offline: int  # entries under a root that was missing at the last run
+    failed: list[CatalogEntry]  # entries of files that could not be indexed, by path
+
+
 class GenerationCatalog:
     """One generation's entries, read on demand; thread-safe (a server's requests share it).
 
@@ -187,6 +194,26 @@ class GenerationCatalog:
                     self._replayed = _replay(self.root, self.manifest, self._sources)
                 return list(self._replayed)
             return self._query(f"{SELECT} WHERE {VISIBLE} ORDER BY path", {"g": self.manifest.generation})
+
+    def counts(self) -> CatalogCounts:
+        """What `glscl info` reports, counted by SQLite (reading 1M entries into Python took 8 s)."""
+        if self._connection is None:
+            entries = self.entries()
+            return CatalogCounts(
+                sum(e.status == "indexed" for e in entries), sum(e.offline for e in entries),
+                [e for e in entries if e.status == "failed"],
+            )
+        generation = {"g": self.manifest.generation}
+        with self._lock:
+            try:
+                indexed, offline = self._connection.execute(
+                    f"SELECT coalesce(sum(status = 'indexed'), 0), coalesce(sum(offline != 0), 0) "
+                    f"FROM entries WHERE {VISIBLE}", generation,
+                ).fetchone()
+            except sqlite3.Error as exc:
+                raise _damaged(self.root / self.manifest.catalog, exc) from exc
+            failed = self._query(f"{SELECT} WHERE status = 'failed' AND {VISIBLE} ORDER BY path", generation)
+        return CatalogCounts(indexed, offline, failed)
 
     def indexed_paths(self, video_ids: list[str]) -> dict[str, list[CatalogEntry]]:
         """The indexed entries of each of ``video_ids`` that has some (one video may be found under several paths)."""

@@ -10,9 +10,8 @@ from pathlib import Path
 
 from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store.ann_state import PQSCAN, AnnState, scan_bytes
-from glscl_index.store.catalog import read_generation_catalog
+from glscl_index.store.catalog import CatalogCounts, GenerationCatalog
 from glscl_index.store.manifest import MANIFEST, Manifest, glscl_record, read_manifest, recorded_mode
-from glscl_index.store.schema import CatalogEntry
 
 
 @dataclass
@@ -66,8 +65,7 @@ def index_stats(root: str | Path) -> IndexStats:
     """Counts and the model of the committed generation at ``root`` (IndexNotFoundError when there is none)."""
     root = Path(root)
     manifest = read_manifest(root)
-    entries = _catalog(root, manifest)
-    failed = sorted((e for e in entries if e.status == "failed"), key=lambda e: e.path)
+    counts = _catalog_counts(root, manifest)
     state = manifest.ann
     searched = state.kind if state.kind == PQSCAN else "flat"
     sizes = _sizes(root, manifest)
@@ -87,10 +85,10 @@ def index_stats(root: str | Path) -> IndexStats:
         updated_at=manifest.updated_at,
         roots=list(manifest.roots),
         units=manifest.live_units,
-        videos=sum(e.status == "indexed" for e in entries),
-        failed_files=len(failed),
-        offline_files=sum(e.offline for e in entries),
-        failures=[FailedFile(e.path, e.error) for e in failed],
+        videos=counts.indexed,
+        failed_files=len(counts.failed),
+        offline_files=counts.offline,
+        failures=[FailedFile(e.path, e.error) for e in counts.failed],
     )
 
 
@@ -122,12 +120,16 @@ def describe_model(model_config: dict, embed_dim: int, concepts: int, frames: in
     }
 
 
-def _catalog(root: Path, manifest: Manifest) -> list[CatalogEntry]:
+def _catalog_counts(root: Path, manifest: Manifest) -> CatalogCounts:
     try:
-        return read_generation_catalog(root, manifest)
+        catalog = GenerationCatalog(root, manifest)
     except FileNotFoundError as exc:
         name = Path(exc.filename).name if exc.filename else manifest.catalog
         raise IndexCorruptError(f"the catalog {name} of {root} is missing{repair_hint(root)}") from None
+    try:
+        return catalog.counts()
+    finally:
+        catalog.close()
 
 
 def _sizes(root: Path, manifest: Manifest) -> dict[str, int]:

@@ -15,6 +15,7 @@ from glscl_index.store.manifest import read_manifest
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry
 from glscl_index.store.shards import write_catalog
+from glscl_index.store.stats import index_stats
 from tests.store.helpers import make_batch, open_writer
 
 
@@ -218,3 +219,20 @@ def test_on_read_only_media_the_database_is_opened_as_immutable(tmp_path, monkey
     monkeypatch.setattr(catalog_module.sqlite3, "connect", read_only_media)
     assert [e.path for e in IndexReader.open(tmp_path).catalog] == ["/v/a.mp4"]
     assert tried == ["mode=ro", "immutable=1"]
+
+
+def test_info_counts_come_from_the_generation_s_own_rows(tmp_path):
+    failed = CatalogEntry("/v/bad.mp4", 3, 0, "", "", "failed", "not a video", 0, 0.0)
+    with open_writer(tmp_path) as writer:
+        offline = CatalogEntry("/v/c.mp4", 1, 0, "h", "c", "indexed", "", 1, 0.0, offline=True)
+        writer.set_catalog_entries([entry("/v/a.mp4"), failed, offline])
+        first = writer.commit()
+        writer.remove_catalog_paths(["/v/bad.mp4", "/v/c.mp4"])
+        writer.commit()
+    before = GenerationCatalog(tmp_path, first).counts()
+    assert (before.indexed, before.offline, [e.path for e in before.failed]) == (2, 1, ["/v/bad.mp4"])
+    now = index_stats(tmp_path)
+    assert (now.videos, now.offline_files, now.failed_files) == (1, 0, 0)
+    make_format_4(tmp_path / "old")
+    old = index_stats(tmp_path / "old")
+    assert (old.videos, old.offline_files, old.failed_files) == (2, 0, 0)
