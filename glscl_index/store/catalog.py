@@ -7,8 +7,8 @@ and that commit rewrote every entry (2.1 s and 21 MB at 1M entries, one commit i
 
 The manifest is still the one commit point. Generation G sees exactly the rows with
 ``added <= G < replaced``, so rows of a commit whose manifest was never published are invisible, and the
-next writer deletes them (``CatalogDatabase.rollback_to``). Rows replaced more than KEEP_GENERATIONS
-generations ago are deleted: a reader of an older generation (a search process opened before a dozen
+next writer deletes them (``CatalogDatabase.rollback_to``). Rows replaced KEEP_GENERATIONS generations
+ago or earlier are deleted: a reader of an older generation (a search process opened before a dozen
 commits) then finds no entry for the videos whose entries changed since, and shows their units' own path.
 A repair or a rebuild writes a new database under a new name, so the previous generation keeps its own.
 
@@ -112,14 +112,20 @@ class CatalogDatabase:
         """Forget the changes of generations after ``generation`` (a commit that crashed before its manifest)."""
         if self._generation <= generation:
             return
-        with self._connection:
-            self._connection.execute("DELETE FROM entries WHERE added > ?", (generation,))
-            self._connection.execute("UPDATE entries SET replaced = NULL WHERE replaced > ?", (generation,))
-            self._set_generation(generation)
+        try:
+            with self._connection:
+                self._connection.execute("DELETE FROM entries WHERE added > ?", (generation,))
+                self._connection.execute("UPDATE entries SET replaced = NULL WHERE replaced > ?", (generation,))
+                self._set_generation(generation)
+        except sqlite3.Error as exc:
+            raise _damaged(self.path, exc) from exc
 
     def current(self) -> list[CatalogEntry]:
         """The entries of the newest generation, by path."""
-        return [_entry(r) for r in self._connection.execute(f"{SELECT} WHERE replaced IS NULL ORDER BY path")]
+        try:
+            return [_entry(r) for r in self._connection.execute(f"{SELECT} WHERE replaced IS NULL ORDER BY path")]
+        except sqlite3.Error as exc:
+            raise _damaged(self.path, exc) from exc
 
     def apply(self, generation: int, changed: list[CatalogEntry], removed: list[str]) -> None:
         """Generation ``generation``'s changes, durably, in one transaction."""

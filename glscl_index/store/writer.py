@@ -3,15 +3,14 @@
 A commit costs what it changes: it writes one new segment (a Parquet shard, its Arrow copy and
 its keys' codes, store/ann.py) for the units added, tombstones (the manifest's dead rows) for
 the units removed, the changed catalog entries (one SQLite transaction, store/catalog.py) and the
-manifest. Now and then it also
-merges segments (store/merge_policy.py), trains the shared pqscan encoder again as the collection
-grows (then every segment's codes are written again: a few hundred bytes per unit), and measures
-the search parameters on the collection's own keys (ann.tune).
+manifest. Now and then it also merges segments (store/merge_policy.py), trains the shared pqscan
+encoder again as the collection grows (then every segment's codes are written again: a few hundred
+bytes per unit), and measures the search parameters on the collection's own keys (ann.tune).
 
 Commit order: every new file is written and fsynced first, then the catalog's transaction is
 committed (its rows are invisible to readers until the manifest names their generation), then the
-manifest is replaced atomically (the commit point), then files that neither this generation nor the previous one
-names are deleted. A crash at any instant, merges included, leaves the last published manifest
+manifest is replaced atomically (the commit point), then files that neither this generation nor
+the previous one names are deleted. A crash at any instant, merges included, leaves the last published manifest
 and every file it names intact; readers of an older generation keep their open files.
 """
 
