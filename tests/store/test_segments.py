@@ -1,5 +1,5 @@
 """Segments: a commit writes only what it changes; merges follow the tiered policy, never disturb an open
-reader, and a SIGKILL during a merge or a segment's commit loses nothing committed."""
+reader, and a SIGKILL during a merge, a segment's commit or the catalog's transaction loses nothing committed."""
 
 import os
 import subprocess
@@ -102,9 +102,11 @@ def test_a_reader_open_during_a_merge_keeps_answering_from_its_generation(tmp_pa
 KILLER = """
 import os, signal, sys
 sys.path.insert(0, {repo!r})
+from glscl_index.store import catalog as catalog_module
 from glscl_index.store import writer as writer_module
 from glscl_index.store import segment_codes
 from glscl_index.store.merge_policy import MergePolicy
+from glscl_index.store.schema import CatalogEntry
 from tests.store.helpers import make_batch, open_writer
 
 root, moment = sys.argv[1], sys.argv[2]
@@ -132,6 +134,14 @@ def write_codes(path, codes):
         die()
 segment_codes.ann.write_codes = write_codes
 
+original_row = catalog_module._row
+def row(*args):
+    calls.append("row")
+    if moment == "catalog" and calls.count("row") == 2:
+        die()  # inside the catalog's transaction: its updates are made, its inserts not, nothing committed
+    return original_row(*args)
+catalog_module._row = row
+
 original_publish = writer_module.publish_manifest
 def publish_manifest(*args):
     if moment == "publish":
@@ -144,18 +154,24 @@ with open_writer(root) as writer:
     writer.add_units(make_batch(4, video_prefix="new", seed=5))
     writer.add_units(make_batch(4, video_prefix="new2", seed=6))
     writer.remove_videos(["s0-1"])
+    writer.set_catalog_entries(
+        [CatalogEntry(f"/videos/new{{i}}.mp4", 1, 7, "h", f"new{{i}}", "indexed", "", 1, 1.0) for i in range(4)]
+        + [CatalogEntry("/videos/s1-0.mp4", 2, 8, "h2", "s1-0", "indexed", "", 1, 2.0)]
+    )
+    writer.remove_catalog_paths(["/videos/s0-1.mp4"])
     writer.commit()
 print("not killed")
 """
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["segment", "merge", "codes", "publish"])
+@pytest.mark.parametrize("moment", ["segment", "merge", "codes", "catalog", "publish"])
 def test_sigkill_during_a_commit_or_a_merge_loses_nothing_committed(tmp_path, moment):
     committed = build(tmp_path, segments=2)
     reader = IndexReader.open(tmp_path)
     order = np.argsort(reader.units.unit_id)
     before = reader.units.unit_id[order], UnitKeys(reader.units, DIMS)[:][order]
+    catalog = reader.catalog
     script = KILLER.format(repo=str(REPO))
     killed = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path), moment], capture_output=True, text=True, timeout=300
@@ -167,11 +183,13 @@ def test_sigkill_during_a_commit_or_a_merge_loses_nothing_committed(tmp_path, mo
     order = np.argsort(reader.units.unit_id)
     assert np.array_equal(reader.units.unit_id[order], before[0])
     np.testing.assert_array_equal(UnitKeys(reader.units, DIMS)[:][order], before[1])
+    assert reader.catalog == catalog
     with open_writer(tmp_path) as writer:  # the next run commits, and sweeps what the dead one left
+        assert sorted(writer.catalog.values(), key=lambda e: e.path) == catalog  # the dead commit's rows are gone
         writer.policy = EAGER
         writer.add_units(make_batch(2, video_prefix="after", seed=8))
         writer.commit()
     assert not [p for p in tmp_path.rglob("*.tmp")]
     on_disk = {f"shards/{n}" for n in os.listdir(tmp_path / "shards")}
     assert on_disk <= read_manifest(tmp_path).files() | read_previous_manifest(tmp_path).files()
-    assert len(IndexReader.open(tmp_path).units) == 22
+    assert len(IndexReader.open(tmp_path).units) == 22 and IndexReader.open(tmp_path).catalog == catalog
