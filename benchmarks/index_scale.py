@@ -54,7 +54,6 @@ from benchmarks.scale_keys import FAMILIES, GENERATE_CHUNK, VIT_B32, KeyFamily
 from benchmarks.search_quality_latency import WARMUP_QUERIES, measure, reader_memory_mb
 from glscl_index.model.factory import create_random_model
 from glscl_index.search import SearchConfig, Searcher
-from glscl_index.store.manifest import read_manifest
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, UnitBatch
 from glscl_index.store.writer import IndexWriter
@@ -77,10 +76,17 @@ class Build:
 @dataclass
 class Nightly:
     open_s: float
-    commit_s: float
-    written: int  # bytes (write_bytes) of the commit
-    files: int  # bytes of the files the commit created or changed
+    files: int  # bytes of the files the first commit created or changed
     series: list[Commit]  # every commit of the run, the first included
+
+    @property
+    def commit_s(self) -> float:
+        return self.series[0].seconds
+
+    @property
+    def written(self) -> int:
+        """Bytes (write_bytes) of the first commit."""
+        return self.series[0].written
 
 
 @dataclass
@@ -172,10 +178,12 @@ def nightly(root: Path, family: KeyFamily, model_config: dict, commits: int) -> 
     with open_writer(root, model_config) as writer:
         opened = time.perf_counter()
         for at in range(commits):
-            videos = family.units(read_manifest(root).live_units, NIGHTLY_VIDEOS)
+            committed = writer.manifest
+            assert committed is not None  # an index the run built
+            videos = family.units(committed.live_units, NIGHTLY_VIDEOS)
             writer.add_units(videos)
             writer.set_catalog_entries(catalog_entries(videos))
-            shards = {s.name for s in read_manifest(root).shards}
+            shards = {s.name for s in committed.shards}
             written, began = written_bytes(), time.perf_counter()
             manifest = writer.commit()
             series.append(Commit(
@@ -183,7 +191,7 @@ def nightly(root: Path, family: KeyFamily, model_config: dict, commits: int) -> 
             ))
             if at == 0:
                 changed = sum(size for f, (size, mtime) in file_states(root).items() if before.get(f) != (size, mtime))
-    return Nightly(opened - start, series[0].seconds, series[0].written, changed, series)
+    return Nightly(opened - start, changed, series)
 
 
 def series_line(name: str, n: int, series: list[Commit]) -> str:

@@ -183,10 +183,9 @@ class Searcher:
         """A video's catalog paths, the row's own path first while the catalog still has it; whether all are
         offline (``entries``: its indexed entries, by path)."""
         paths = [e.path for e in entries]
-        offline = bool(entries) and all(e.offline for e in entries)
         if row_path in paths or not paths:
-            return [row_path] + [p for p in paths if p != row_path], offline
-        return paths, offline
+            paths = [row_path] + [p for p in paths if p != row_path]
+        return paths, bool(entries) and all(e.offline for e in entries)
 
     def _best_segments(self, rows, scores, weights, globals_, locals_, k: int) -> list[Hit]:
         """Aggregate units to videos (best segment wins) and keep the top k videos."""

@@ -202,7 +202,8 @@ class GenerationCatalog:
             return self._query(f"{SELECT} WHERE {VISIBLE} ORDER BY path", {"g": self.manifest.generation})
 
     def counts(self) -> CatalogCounts:
-        """What `glscl info` reports, counted by SQLite (reading 1M entries into Python took 8 s)."""
+        """What `glscl info` reports, counted by SQLite (reading 1M entries into Python took 8 s of `glscl info`:
+        a one-off timing)."""
         if self._connection is None:
             entries = self.entries()
             return CatalogCounts(
@@ -293,19 +294,22 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise FileNotFoundError(2, "No such file", str(path))
     uri = path.resolve().as_uri()
-    try:
-        connection = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
-        connection.execute("SELECT 1 FROM meta LIMIT 1").fetchall()  # opens the files now
-        return connection
-    except sqlite3.OperationalError:
+    for mode in ("mode=ro", "immutable=1"):
         try:
-            connection = sqlite3.connect(f"{uri}?immutable=1", uri=True, check_same_thread=False)
-            connection.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+            connection = sqlite3.connect(f"{uri}?{mode}", uri=True, check_same_thread=False)
+            connection.execute("SELECT 1 FROM meta LIMIT 1").fetchall()  # opens the files now
             return connection
+        except sqlite3.OperationalError as exc:
+            failure: sqlite3.Error = exc  # read-only media: tried again as immutable
         except sqlite3.Error as exc:
             raise _damaged(path, exc) from exc
-    except sqlite3.Error as exc:
-        raise _damaged(path, exc) from exc
+    raise _damaged(path, failure)
+
+
+def missing_catalog(root: Path, manifest: Manifest, exc: FileNotFoundError) -> IndexCorruptError:
+    """The one-line error for a catalog file the manifest names and the folder lacks."""
+    name = Path(exc.filename).name if exc.filename else manifest.catalog
+    return IndexCorruptError(f"the catalog {name} of {root} is missing{repair_hint(root)}")
 
 
 def _damaged(path: Path, exc: Exception) -> IndexCorruptError:

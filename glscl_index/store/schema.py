@@ -154,7 +154,7 @@ class StackedRows:
         out = np.empty((len(ascending), *self.shape[1:]), self.dtype)
         bounds = np.searchsorted(ascending, self._starts)
         # Only the parts holding some of the rows: a 1M-unit index has over a thousand parts (record batches), and
-        # a Python pass over all of them cost ~4 ms per read.
+        # a Python pass over all of them cost ~4 ms per read (a cProfile of 30 queries, one-off).
         for part in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
             first, last = int(bounds[part]), int(bounds[part + 1])
             local = ascending[first:last] - self._starts[part]

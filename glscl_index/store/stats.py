@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store.ann_state import PQSCAN, AnnState, scan_bytes
-from glscl_index.store.catalog import CatalogCounts, GenerationCatalog
+from glscl_index.store.catalog import CatalogCounts, GenerationCatalog, missing_catalog
 from glscl_index.store.manifest import MANIFEST, Manifest, glscl_record, read_manifest, recorded_mode
 
 
@@ -124,8 +123,7 @@ def _catalog_counts(root: Path, manifest: Manifest) -> CatalogCounts:
     try:
         catalog = GenerationCatalog(root, manifest)
     except FileNotFoundError as exc:
-        name = Path(exc.filename).name if exc.filename else manifest.catalog
-        raise IndexCorruptError(f"the catalog {name} of {root} is missing{repair_hint(root)}") from None
+        raise missing_catalog(root, manifest, exc) from None
     try:
         return catalog.counts()
     finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glscl_index.errors import IndexCorruptError, IndexNotFoundError, repair_hint
+from glscl_index.errors import IndexCorruptError, IndexNotFoundError
 from glscl_index.store import ann_state
 from glscl_index.store.catalog import (
     SIDE_FILES,
@@ -31,6 +31,7 @@ from glscl_index.store.catalog import (
     create_database,
     database_name,
     is_database,
+    missing_catalog,
     read_generation_catalog,
 )
 from glscl_index.store.lock import WriterLock, make_index_dirs
@@ -266,7 +267,7 @@ class IndexWriter:
     def _write_catalog_changes(self, manifest: Manifest, committed: Manifest) -> None:
         """The entries changed since the last commit, in the database; a new database of every entry for a new
         index, a rebuild or a format-4 catalog."""
-        if self._database is not None and self._database.path.name == committed.catalog:
+        if self._database is not None:  # always the committed generation's: a rebuild or a new index has none
             changed = sorted((self.catalog[p] for p in self._changed_paths if p in self.catalog), key=lambda e: e.path)
             removed = sorted(self._removed_paths)
             if changed or removed:
@@ -327,8 +328,7 @@ def _committed_catalog(
             return None, read_generation_catalog(root, committed)
         database = CatalogDatabase(root / committed.catalog)
     except FileNotFoundError as exc:
-        name = Path(exc.filename).name if exc.filename else committed.catalog
-        raise IndexCorruptError(f"the catalog {name} of {root} is missing{repair_hint(root)}") from None
+        raise missing_catalog(root, committed, exc) from None
     try:
         database.rollback_to(committed.generation)
         return database, database.current()
