@@ -17,8 +17,9 @@ each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight
     excluded: p50/p95 ms; and the mean top-10 agreement (overlap of the video ids) with exhaustive
     exact scoring (SearchConfig(exhaustive=True)) over the first --exhaustive-queries of them.
     --warm-cache reads the files a search reads (Arrow copies, codes) once before, so they are in the page
-    cache, as for a long-running server on a machine with the memory for them; without it a search may wait
-    on the disk for every candidate (several ms per read on this machine's virtual disk).
+    cache, and maps the copies' pages (IndexReader.populate_maps), as for a long-running server (glscl serve,
+    the Python API) on a machine with the memory for them; without it a search may wait on the disk for
+    every candidate (several ms per read on this machine's virtual disk).
 (d) the resident memory of a fresh process that opens the index and answers one query, above what it
     held with the model loaded (search_quality_latency.reader_memory_mb), and disk per unit.
 (a) a nightly run, after (c): a new writer opens the N-unit index, adds 100 one-unit videos and
@@ -217,9 +218,16 @@ def read_searched_files(root: Path) -> int:
     return total
 
 
-def search(root: Path, family: KeyFamily, model, queries: int, exhaustive_queries: int):
-    """(ANN description, warm latencies ms [queries], mean top-10 agreement with exhaustive scoring)."""
+def search(root: Path, family: KeyFamily, model, queries: int, exhaustive_queries: int, populate: bool):
+    """(ANN description, warm latencies ms [queries], mean top-10 agreement with exhaustive scoring).
+
+    ``populate``: map the Arrow copies' pages first, as a server's reader does (IndexReader.populate_maps)."""
     reader = IndexReader.open(root)
+    started = time.perf_counter()
+    populating = reader.populate_maps() if populate else None
+    if populating is not None:
+        populating.join()
+    mapped = f"; maps populated in {time.perf_counter() - started:.1f} s" if populating is not None else ""
     searcher = Searcher(reader, model)
     text, keys, _ = family.queries(reader.units, queries, model.config.local_weight)
     for q in range(min(WARMUP_QUERIES, queries)):
@@ -230,7 +238,7 @@ def search(root: Path, family: KeyFamily, model, queries: int, exhaustive_querie
     agreement = np.mean([
         len(set(fast) & {h.video_id for h in slow}) / 10 for fast, slow in zip(hits[:m], exact, strict=True)
     ])
-    return ann_description(reader), latency_ms, float(agreement), int8_effect(searcher, family, text, m)
+    return ann_description(reader) + mapped, latency_ms, float(agreement), int8_effect(searcher, family, text, m)
 
 
 def int8_effect(searcher: Searcher, family: KeyFamily, text, queries: int) -> str:
@@ -281,7 +289,9 @@ def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> N
     rss_mb, anon_mb = reader_memory_mb(root)
     if args.warm_cache:
         read_searched_files(root)
-    ann, latency_ms, agreement, int8 = search(root, family, model, args.queries, args.exhaustive_queries)
+    ann, latency_ms, agreement, int8 = search(
+        root, family, model, args.queries, args.exhaustive_queries, populate=args.warm_cache
+    )
     late = nightly(root, family, model_config, args.commits)
     run = (
         f"{'-':>11} {'-':>7} {'-':>10} {size / 1e9:>8.2f} {'-':>6}" if args.skip_first_run or args.reuse else
@@ -311,8 +321,8 @@ def main() -> None:
     parser.add_argument("--skip-first-run", action="store_true",
                         help=f"build each index with a commit every {BULK_COMMIT_EVERY} units; no (b) figures")
     parser.add_argument("--warm-cache", action="store_true",
-                        help="read the files a search reads once before timing (c): the page cache of a machine "
-                             "with the memory to hold them, as a long-running server has it")
+                        help="read the files a search reads once before timing (c) and map the copies' pages: the "
+                             "page cache of a machine with the memory to hold them, as a long-running server has it")
     parser.add_argument("--commits", type=int, default=1,
                         help="(a): commit this many times, 100 new videos each, and print the median and largest")
     parser.add_argument("--out", type=Path, help="keep the indexes here (DIR/KEYS-UNITS); default a removed tempdir")

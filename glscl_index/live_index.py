@@ -56,6 +56,7 @@ class LiveIndex:
     def from_searcher(cls, searcher: Searcher, check_every_s: float = 2.0) -> LiveIndex:
         """A live index that starts from an opened searcher (its model is kept for later generations)."""
         live = cls(searcher.reader.root, check_every_s=check_every_s)
+        searcher.reader.populate_maps()
         live._current = Generation(searcher, _stamp(live.root))
         live._checked_at = time.monotonic()
         return live
@@ -105,6 +106,7 @@ class LiveIndex:
 
             checkpoint, clip_model, pretrained, device = self._model_options
             searcher = open_searcher(self.root, checkpoint, clip_model, pretrained, device)
+            searcher.reader.populate_maps()
             return Generation(searcher, stamp)
         if read_manifest(self.root).generation == current.generation:
             return Generation(current.searcher, stamp)  # rewritten, same generation
@@ -114,6 +116,7 @@ class LiveIndex:
         old = current.searcher
         # Same model, so the new generation must carry the fingerprint the model was checked against.
         reader = IndexReader.open(self.root, expected_fingerprint=old.reader.manifest.fingerprint)
+        reader.populate_maps()
         searcher = Searcher(reader, old.model, old.device)
         return Generation(searcher, stamp)
 

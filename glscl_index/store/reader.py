@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +15,7 @@ from glscl_index.errors import IndexCorruptError, repair_hint
 from glscl_index.store import ann, ann_state
 from glscl_index.store.catalog import GenerationCatalog
 from glscl_index.store.manifest import Manifest, read_manifest, require_model
-from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, FileRows, StackedRows, UnitBatch
+from glscl_index.store.schema import ARRAY_FIELDS, CatalogEntry, FileRows, OpenFile, StackedRows, UnitBatch
 from glscl_index.store.shards import LAZY_COLUMNS, read_shard
 from glscl_index.store.unit_keys import UnitKeys
 
@@ -71,6 +73,22 @@ class IndexReader:
                     ) from exc
         raise AssertionError("unreachable")
 
+    def populate_maps(self) -> threading.Thread | None:
+        """Map every page of the shards' Arrow copies, on a background thread, for a reader that answers many
+        searches (a server, the Python API): a search then copies its candidates' features from the maps instead
+        of reading them with pread (store/shards.MappedCopy.populate), each copy as soon as it is mapped.
+
+        Skipped (None) when the copies are over half the machine's memory: mapping them all would push other
+        files out of the page cache. The thread reads files the page cache lacks from disk."""
+        files = {id(f): f for column in (self.units.frame_features, self.units.visual_concepts)
+                 if isinstance(column, StackedRows) for f in column.open_files}
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if not files or 2 * sum(f.size for f in files.values()) > memory:
+            return None
+        thread = threading.Thread(target=_populate, args=(list(files.values()),), name="glscl-populate", daemon=True)
+        thread.start()
+        return thread
+
     @cached_property
     def key_index(self) -> ann.SearchIndex:
         """The approximate index over every segment's keys (ids are physical: ``search_keys`` maps them)."""
@@ -96,6 +114,11 @@ class IndexReader:
         if self._stored_index is None:
             return scores, ids  # built over the live rows themselves
         return scores, np.where(ids >= 0, self._live_rows[np.maximum(ids, 0)], -1)
+
+
+def _populate(files: list[OpenFile]) -> None:
+    for file in files:
+        file.populate()
 
 
 @dataclass

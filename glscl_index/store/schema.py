@@ -33,10 +33,16 @@ ARRAY_FIELDS = (
 
 
 class OpenFile(Protocol):
-    """A file open for reading (store/shards.MappedCopy)."""
+    """A file open for reading and memory-mapped (store/shards.MappedCopy)."""
 
     name: str
     fd: int
+    size: int  # bytes
+    populated: bool  # every page of its map is mapped: rows are copied from ``window``, not read with pread
+
+    def window(self, row_bytes: int) -> np.ndarray: ...
+
+    def populate(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -169,8 +175,9 @@ class StackedRows:
         return out
 
     def _read_files(self, ascending: np.ndarray) -> np.ndarray:
-        """Ascending physical rows, as stored (before scaling), with one pread per run of rows adjacent in a file;
-        rows of a part held in memory (no file) are copied from it, so that one scaling pass covers every row."""
+        """Ascending physical rows, as stored (before scaling): copied from the maps of files whose page tables are
+        populated (``OpenFile.populated``), else with one pread per run of rows adjacent in a file; rows of a part
+        held in memory (no file) are copied from it, so that one scaling pass covers every row."""
         files = self.files
         assert files is not None
         stored = next((p for p in self.parts if len(p)), self.parts[0])
@@ -180,21 +187,63 @@ class StackedRows:
         row_bytes = out[0].nbytes
         part = np.searchsorted(self._starts, ascending, side="right") - 1
         position = self._file_offsets[part] + (ascending - self._starts[part]) * row_bytes
+        sources, source_of_part = self._sources
+        ready = np.array([s.populated for s in sources] + [False])[source_of_part[part]]  # -1 (no file): False
+        if ready.any():
+            as_bytes = out.reshape(len(out), -1).view(np.uint8)
+            for number in np.unique(source_of_part[part[ready]]).tolist():
+                rows = np.flatnonzero(source_of_part[part] == number)
+                as_bytes[rows] = sources[number].window(row_bytes)[position[rows]]
+        self._pread(np.flatnonzero(~ready), ascending, part, position, out)
+        return out
+
+    @property
+    def open_files(self) -> list[OpenFile]:
+        """The distinct files the parts' rows are read from (none for parts held in memory)."""
+        return self._sources[0] if self.files is not None else []
+
+    @cached_property
+    def _sources(self) -> tuple[list[OpenFile], np.ndarray]:
+        """The distinct files of the parts, and each part's number among them ``[parts]`` (-1: none)."""
+        assert self.files is not None
+        sources: list[OpenFile] = []
+        number_of: dict[int, int] = {}
+        numbers = []
+        for rows in self.files:
+            if rows is not None and id(rows.source) not in number_of:
+                number_of[id(rows.source)] = len(sources)
+                sources.append(rows.source)
+            numbers.append(-1 if rows is None else number_of[id(rows.source)])
+        return sources, np.array(numbers, np.int64)
+
+    def _pread(
+        self, selected: np.ndarray, ascending: np.ndarray, part: np.ndarray, position: np.ndarray, out: np.ndarray
+    ) -> None:
+        """Rows ``selected`` (indices into ``ascending``) into ``out``: one pread per run of them adjacent in a file."""
+        files = self.files
+        assert files is not None
+        if not len(selected):
+            return
+        row_bytes = out[0].nbytes
+        part, position = part[selected], position[selected]
         starts = np.flatnonzero(
             np.diff(part, prepend=-1).astype(bool) | (np.diff(position, prepend=-row_bytes) != row_bytes)
+            | (np.diff(selected, prepend=-2) != 1)
         )
         flat = memoryview(out.reshape(-1).view(np.uint8).data)
-        for first, last in zip(starts.tolist(), [*starts[1:].tolist(), len(ascending)], strict=True):
-            source = files[int(part[first])]
+        # Plain Python numbers for the loop: it runs once per run of rows (~800 per search), on two threads at once.
+        runs = zip(
+            selected[starts].tolist(), (selected[np.r_[starts[1:], len(selected)] - 1] + 1).tolist(),
+            part[starts].tolist(), position[starts].tolist(), strict=True,
+        )
+        for first, last, index, at in runs:
+            source = files[index]
             if source is None:
-                local = ascending[first:last] - self._starts[part[first]]
-                out[first:last] = self.parts[int(part[first])][local]
+                out[first:last] = self.parts[index][ascending[first:last] - self._starts[index]]
                 continue
-            wanted = (last - first) * row_bytes
-            got = os.preadv(source.source.fd, [flat[first * row_bytes : last * row_bytes]], int(position[first]))
-            if got != wanted:
-                raise OSError(errno.EIO, f"short read: {got} of {wanted} bytes", source.source.name)
-        return out
+            got = os.preadv(source.source.fd, [flat[first * row_bytes : last * row_bytes]], at)
+            if got != (last - first) * row_bytes:
+                raise OSError(errno.EIO, f"short read: {got} of {(last - first) * row_bytes} bytes", source.source.name)
 
 
 @dataclass

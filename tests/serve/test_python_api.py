@@ -6,16 +6,21 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
 from glscl_index import Hit, open_index
-from glscl_index.search import SearchConfig
+from glscl_index.live_index import LiveIndex
+from glscl_index.search import SearchConfig, Searcher
 from glscl_index.store.manifest import read_previous_manifest
+from glscl_index.store.reader import IndexReader
 from pipelines.index import IndexJobConfig, run_index
 from tests.cli.helpers import REPO, run_glscl
 from tests.media import make_clip
 from tests.serve.conftest import CODEC
+from tests.store.helpers import build_index
+from tests.tiny import tiny_model
 
 
 def test_import_glscl_index_does_not_import_torch():
@@ -56,3 +61,17 @@ def test_open_index_follows_new_generations(served_index, tmp_path):
     assert index.current().searcher.model is first.searcher.model  # loaded once
     results = index.search_many(["a square", "purple"], k=2)
     assert [r.query for r in results] == ["a square", "purple"] and all(len(r.hits) == 2 for r in results)
+
+
+def test_a_live_index_maps_the_pages_of_its_generation_for_its_searches(tmp_path):
+    """A long-lived reader (the Python API, glscl serve) maps every page of its generation's Arrow copies on a
+    background thread, so that its searches copy candidates' rows from the maps (store/shards.MappedCopy)."""
+    build_index(tmp_path)  # two segments, both with copies
+    reader = IndexReader.open(tmp_path)
+    files = reader.units.frame_features.open_files
+    assert len(files) == 2 and not any(f.populated for f in files)
+    LiveIndex.from_searcher(Searcher(reader, tiny_model()))
+    deadline = time.monotonic() + 30
+    while not all(f.populated for f in files) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert all(f.populated for f in files)

@@ -278,6 +278,46 @@ def test_features_are_read_from_the_files_with_the_same_values_as_through_the_ma
     np.testing.assert_array_equal(np.asarray(reopened.frame_features), np.asarray(units.frame_features))
 
 
+def test_a_reader_whose_maps_are_populated_copies_the_same_rows_from_them(tmp_path, monkeypatch):
+    """Once a reader's Arrow copies are mapped page by page (a server's reader), candidate rows are copied from the
+    maps instead of read with pread, with the same values, also while only some copies are done; copies over half
+    the machine's memory are left to pread."""
+    with open_writer(tmp_path) as writer:
+        writer.policy = MergePolicy(copy_min_rows=40)
+        for seed in range(3):
+            writer.add_units(make_batch(40, video_prefix=f"s{seed}-", seed=seed))
+            writer.commit()
+        writer.add_units(make_batch(6, video_prefix="small-", seed=4))  # no copy: held in memory
+        writer.remove_videos(["s1-3", "s2-0"])
+        writer.commit()
+    units = IndexReader.open(tmp_path).units
+    expected = {name: np.asarray(getattr(units, name)) for name in ("frame_features", "visual_concepts")}
+    reader = IndexReader.open(tmp_path)
+    files = reader.units.frame_features.open_files
+    assert len(files) == 3 and not any(f.populated for f in files)
+    rows = np.array([120, 3, 4, 5, 3, 41, 80, 79, 118, 0])
+    files[1].populate()  # one copy done, the others still read with pread
+    assert [f.populated for f in files] == [False, True, False]
+    preads = []
+    monkeypatch.setattr(os, "preadv", lambda fd, buffers, at: preads.append(at) or real_preadv(fd, buffers, at))
+    for name in ("frame_features", "visual_concepts"):
+        np.testing.assert_array_equal(getattr(reader.units, name)[rows], expected[name][rows])
+    assert preads  # the unpopulated copies' rows
+    reader.populate_maps().join()
+    assert all(f.populated for f in files)
+    preads.clear()
+    for name in ("frame_features", "visual_concepts"):
+        column = getattr(reader.units, name)
+        np.testing.assert_array_equal(column[rows], expected[name][rows])
+        np.testing.assert_array_equal(np.asarray(column), expected[name])
+    assert not preads  # every row from a map or the small segment's memory
+    monkeypatch.setattr(os, "sysconf", lambda name: 1 if name == "SC_PHYS_PAGES" else 4096)
+    assert IndexReader.open(tmp_path).populate_maps() is None
+
+
+real_preadv = os.preadv
+
+
 def test_info_counts_the_rows_of_segments_without_a_copy_in_reader_memory(tmp_path):
     """A small segment's int8 features are held by the reader (no Arrow copy to map): `glscl info` counts them."""
     from glscl_index.store.stats import index_stats
