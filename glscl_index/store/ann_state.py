@@ -17,13 +17,20 @@ LEGACY_CHOICES = {"flat16": "flat", "ivf": "pqscan", "ivfpq": "pqscan", "hnsw": 
 FLAT_MAX_BYTES = 256 << 20
 RETRAIN_GROWTH = 8  # the pqscan encoder is trained again when the collection grew this many times past its sample
 RETUNE_GROWTH = 2  # the shortlist and the candidate count are measured again when the collection doubled or halved
+# The tuner asks its sample for more than the target: the recall measured on TUNE_QUERIES queries of each kind,
+# less two of its standard errors, must reach it (store/ann.recall_bound).
 RECALL_TARGET = 0.99
-# The tuner asks its sample for more than the target: 100 queries' 1,000 neighbours measure recall to about
-# +-0.3%, and the collection grows between two measurements.
-TUNE_TARGET = 0.995
 TUNE_QUERIES = 100
 TRUTH_K = 10
-CANDIDATE_LADDER = (200, 400, 800, 1600, 3200, 6400, 12800, 25600)
+# Candidate counts the tuner tries: steps of 2^(1/4), so the count it takes is within 19% of the fewest that hold
+# the target, not within 2x as with doubling counts: the rerank's cost is proportional to the count, and the
+# recall of every count comes from one search.
+CANDIDATE_LADDER = (
+    200, 240, 280, 340, 400, 480, 560, 670, 800, 950, 1130, 1350, 1600, 1900, 2260, 2690, 3200, 4520, 6400, 9050,
+    12800, 18100, 25600,
+)
+# The tuner's ladders change between versions: a state tuned by an older tuner is tuned again at the next commit.
+TUNER_VERSION = 2  # 2: counts in steps of 2^(1/4) and the recall's lower bound (1: doubling counts, mean >= 0.995)
 # pqscan codes (store/ann.py): 8-bit codes of the keys' top AXES principal axes, and 4-bit scan codes of the first
 # SCAN_AXES of them (two axes per 4-bit sub-quantizer: SCAN_AXES / 4 bytes, the part a reader holds in memory).
 AXES = 512
@@ -87,6 +94,7 @@ class AnnState:
     recall: float = -1.0
     tuned_units: int = 0  # live units when it was measured
     tune_queries: int = 0
+    tuner: int = 1  # the TUNER_VERSION that measured it (states written before versions: 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,7 +150,7 @@ def needs_training(state: AnnState, kind: str, num_units: int) -> bool:
 def needs_tuning(state: AnnState, num_units: int) -> bool:
     if num_units == 0:
         return False
-    if state.recall < 0 or state.tuned_units == 0:
+    if state.recall < 0 or state.tuned_units == 0 or state.tuner < TUNER_VERSION:
         return True
     return num_units >= RETUNE_GROWTH * state.tuned_units or num_units * RETUNE_GROWTH <= state.tuned_units
 

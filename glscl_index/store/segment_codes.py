@@ -120,6 +120,7 @@ class SegmentCoder:
         return replace(
             manifest.ann, probes=tuning.probes, shortlist=tuning.shortlist, candidates=candidates,
             recall=round(tuning.recall, 4), tuned_units=len(units), tune_queries=tuning.queries,
+            tuner=ann_state.TUNER_VERSION,
         )
 
 

@@ -2,7 +2,9 @@
 isotropic keys, tombstones, damage, and indexes written before segments had codes (formats 1-3)."""
 
 import json
+import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import faiss
 import numpy as np
@@ -335,3 +337,73 @@ def test_the_refinement_in_chunks_keeps_the_best_of_the_whole_shortlist(tmp_path
     np.testing.assert_array_equal(chunked, whole)
     np.testing.assert_array_equal(chunked_scores, whole_scores)
     assert (whole >= 0).all() and len({tuple(sorted(r)) for r in whole}) > 1
+
+
+class ScriptedIndex:
+    """A stand-in for SearchIndex whose search puts each query's 10 true ids at chosen ranks among its candidates,
+    the later ones only past a shortlist of ``full_from``, and takes longer the longer its shortlist."""
+
+    def __init__(self, ranks: np.ndarray, full_from: int, live: int = 200_000, lists: int = 16):
+        self.ranks, self.full_from, self.live = ranks, full_from, live  # ranks: [S, 10] positions of the truth
+        self.state = ann_state.AnnState(kind=ann_state.PQSCAN)
+        self.index = SimpleNamespace(nlist=lists)  # the tuner reads its list count only
+        self.calls: list[tuple[int, int]] = []
+
+    def search(self, queries, n, shortlist=None, probes=None):
+        self.calls.append((probes, shortlist))
+        ids = np.arange(len(queries) * n).reshape(len(queries), n) + 10_000  # no true id among the others
+        for q, ranks in enumerate(self.ranks):
+            reached = ranks if shortlist >= self.full_from else ranks * 10
+            for t, rank in enumerate(reached):
+                if rank < n:
+                    ids[q, rank] = q * 10 + t
+        time.sleep(shortlist * 1e-6)  # a longer shortlist searches longer
+        return np.zeros(ids.shape, np.float32), ids
+
+
+def test_the_tuner_takes_the_fewest_candidates_that_hold_the_target_and_stops_lengthening_the_shortlist():
+    """The truth's last 1.2% sits at rank 299: the tuner takes 340 candidates (the ladder's next step), not the
+    400 a doubling ladder gave; and it stops lengthening the shortlist at the first whose search alone costs more
+    than the best setting found (at 1M units it went on to the whole collection, which took minutes)."""
+    rng = np.random.default_rng(0)
+    ranks = np.stack([rng.permutation(290)[:10] for _ in range(100)])  # distinct ranks within a query
+    ranks[:12, 0] = 299  # 12 of 1000, one in each of 12 queries: recall 0.988 below 300 candidates
+    truth = np.arange(1000).reshape(100, 10)
+    index = ScriptedIndex(ranks, full_from=3200)
+    tuning = ann.tune(index, [(np.zeros((100, 4), np.float32), truth)], rerank_seconds=1e-9)
+    assert (tuning.shortlist, tuning.candidates, tuning.recall) == (3200, 340, 1.0)
+    assert index.calls[:3] == [(16, 1600), (16, 3200), (16, 6400)]
+    assert max(s for _, s in index.calls) == 6400  # not 12800 ... 200000, for any number of lists visited
+
+
+def test_a_state_tuned_by_an_older_tuner_is_tuned_again_at_the_next_commit(tmp_path):
+    """A manifest whose tuning predates the tuner's versions (the doubling candidate ladder) is searched with its
+    recorded setting, and the next commit measures it again, however little it adds."""
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(1200, 1), "a", 1))
+        assert writer.commit().ann.tuner == ann_state.TUNER_VERSION
+    document = json.loads((tmp_path / "manifest.json").read_text())
+    del document["ann"]["tuner"]
+    document["ann"]["candidates"] = 800
+    (tmp_path / "manifest.json").write_text(json.dumps(document))
+    reader = IndexReader.open(tmp_path)
+    assert reader.manifest.ann.tuner == 1 and reader.manifest.ann.candidates_for(1200) == 800
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(5, 2), "b", 2))
+        state = writer.commit().ann
+    assert state.tuner == ann_state.TUNER_VERSION and state.tuned_units == 1205 and state.recall >= 0.99
+
+
+def test_the_recall_bound_holds_bunched_misses_to_account():
+    """Five misses of 1,000 neighbours pass the target when they are five queries' one miss each, and fail it when
+    one query misses all five: the tuner's sample then says less about the next query."""
+    spread = np.zeros((100, 10), np.int64)
+    spread[:5, 0] = 50
+    bunched = np.zeros((100, 10), np.int64)
+    bunched[0, :5] = 50
+    for ranks in (spread, bunched):
+        recall, _ = ann.recall_bound(ranks, 50)
+        assert recall == pytest.approx(0.995)
+    assert ann.recall_bound(spread, 50)[1] >= ann_state.RECALL_TARGET > ann.recall_bound(bunched, 50)[1]
+    padded = np.where(np.arange(10) < 4, spread, -1)  # a query's truth padded with -1: only real ids count
+    assert ann.recall_bound(padded, 60) == (1.0, 1.0)
