@@ -231,7 +231,8 @@ class StackedRows:
             | (np.diff(selected, prepend=-2) != 1)
         )
         flat = memoryview(out.reshape(-1).view(np.uint8).data)
-        # Plain Python numbers for the loop: it runs once per run of rows (~800 per search), on two threads at once.
+        # Plain Python numbers for the loop: it runs once per run of rows (a search's hundreds of candidates), on two
+        # threads at once (frames and concepts).
         runs = zip(
             selected[starts].tolist(), (selected[np.r_[starts[1:], len(selected)] - 1] + 1).tolist(),
             part[starts].tolist(), position[starts].tolist(), strict=True,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import sys
 import weakref
 from collections.abc import Iterable
 from contextlib import ExitStack
@@ -238,7 +239,10 @@ MADV_POPULATE_READ = 22  # Linux's number (5.14+); Python's mmap module does not
 
 
 def _madvise(address: int, length: int, advice: int) -> bool:
-    """madvise(2) on a range mapped by pyarrow (Python's mmap cannot reach it); False where the kernel refuses."""
+    """madvise(2) on a range mapped by pyarrow (Python's mmap cannot reach it); False where the kernel refuses, and
+    off Linux, whose advice numbers these are."""
+    if not sys.platform.startswith("linux"):
+        return False
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     return libc.madvise(address, length, advice) == 0
