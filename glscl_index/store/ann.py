@@ -172,7 +172,7 @@ def read_codes(path: Path) -> np.ndarray:
     store/schema.py). The codes are 578 bytes per unit, read whole at open anyway (the scan part)."""
     codes = np.load(path, mmap_mode="r", allow_pickle=False)
     mapping = getattr(codes, "_mmap", None)
-    if mapping is not None:
+    if mapping is not None and MADV_POPULATE_READ is not None:
         with contextlib.suppress(OSError, ValueError):  # kernels before 5.14 do not know the advice
             mapping.madvise(MADV_POPULATE_READ)
     return codes
@@ -314,9 +314,6 @@ class FineCodes:
         self.starts = np.cumsum([0] + [len(p) for p in parts])
         self._tensors: list[Any] | None = None
 
-    def __len__(self) -> int:
-        return int(self.starts[-1])
-
     def gather(self, ascending: np.ndarray, out: np.ndarray) -> None:
         """Write rows ``ascending`` ``[S]`` (sorted physical ids) into ``out`` (``S * A`` bytes), in that order.
 
@@ -434,7 +431,8 @@ def recall_bound(ranks: np.ndarray, candidates: int) -> tuple[float, float]:
 
     The bound, not the mean, must reach the target: misses come in bunches (a query whose top 10 lies off its
     shortlist misses several), so 100 queries' 1,000 neighbours measure recall less surely than 1,000 draws; at
-    1M clustered units two samples of the tuner's queries gave 0.986 and 0.996 for the same 280 candidates."""
+    1M clustered units two samples of the tuner's queries gave 0.986 (a one-off run) and 0.996 for the same 280
+    candidates."""
     real = ranks >= 0
     counted = real.any(axis=1)
     if not counted.any():

@@ -231,21 +231,23 @@ class MappedCopy:
         A first touch of a page of a map costs a page fault, ~25 us on the benchmark machine (a virtual one) even
         with the file cached, so rows are read with pread until this is done; after it, copying a search's 808
         candidates' frames from the map took 1.3 ms where pread took 3-12 ms (one-off timings at 1M units)."""
-        if self.size and _madvise(self.base, self.size, MADV_POPULATE_READ):
+        if self.size and _populate_read(self.base, self.size):
             self.populated = True
 
 
-MADV_POPULATE_READ = 22  # Linux's number (5.14+); Python's mmap module does not name it before 3.13
+# Linux's number (5.14+; older kernels refuse it), which Python's mmap module does not name before 3.13; None off
+# Linux, where 22 is no such advice.
+MADV_POPULATE_READ: int | None = 22 if sys.platform.startswith("linux") else None
 
 
-def _madvise(address: int, length: int, advice: int) -> bool:
-    """madvise(2) on a range mapped by pyarrow (Python's mmap cannot reach it); False where the kernel refuses, and
-    off Linux, whose advice numbers these are."""
-    if not sys.platform.startswith("linux"):
+def _populate_read(address: int, length: int) -> bool:
+    """madvise(MADV_POPULATE_READ) on a range mapped by pyarrow (Python's mmap cannot reach it); False where the
+    kernel refuses it or does not have it."""
+    if MADV_POPULATE_READ is None:
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-    return libc.madvise(address, length, advice) == 0
+    return libc.madvise(address, length, MADV_POPULATE_READ) == 0
 
 
 def _open_table(path: Path) -> tuple[pa.Table, MappedCopy | None]:
