@@ -23,12 +23,13 @@ each size N, with the ViT-B/32 GLSCL shapes D=512, T=12, K=8 and a random-weight
 (d) the resident memory of a fresh process that opens the index and answers one query, above what it
     held with the model loaded (search_quality_latency.reader_memory_mb), and disk per unit.
 (a) a nightly run, after (c): a new writer opens the N-unit index, adds 100 one-unit videos and
-    their catalog entries, and commits: open and commit wall time, bytes written by the commit
-    (write_bytes) and the size of the files the commit created or changed. --commits C > 1 makes the
-    same writer commit C times (100 new videos each) and prints the median and the largest commit time
-    and bytes written, and the largest among the commits that merged no segment (a commit that fills a
-    tier of the merge policy also merges it, store/merge_policy.py): a commit that does more than its
-    change now and then shows there.
+    their catalog entries, and commits: open wall time; commit wall time (IndexWriter.publish_changes:
+    the generation that makes the new videos searchable); the wall time of the upkeep published after
+    it when the commit made one due (IndexWriter.upkeep: a merge, store/merge_policy.py, a new encoder or
+    a new tuning, store/segment_codes.py; 0 when none was); bytes written by both (write_bytes) and the
+    size of the files they created or changed. --commits C > 1 makes the same writer commit C times (100
+    new videos each) and prints the median and the largest commit time, and the count and largest of the
+    upkeeps: work that a commit does now and then shows there.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class Nightly:
         return self.series[0].seconds
 
     @property
+    def upkeep_s(self) -> float:
+        return self.series[0].upkeep_s
+
+    @property
     def written(self) -> int:
         """Bytes (write_bytes) of the first commit."""
         return self.series[0].written
@@ -92,9 +97,10 @@ class Nightly:
 
 @dataclass
 class Commit:
-    seconds: float
-    written: int  # bytes (write_bytes)
-    merged: bool  # it also merged segments (some segment of the generation before is gone)
+    seconds: float  # publishing the change (IndexWriter.publish_changes): the new videos are searchable after it
+    upkeep_s: float  # the upkeep published after it (IndexWriter.upkeep: a merge, a new encoder, a new tuning)
+    written: int  # bytes (write_bytes) of both
+    upkept: bool  # the upkeep published a generation
 
 
 def ann_description(reader: IndexReader) -> str:
@@ -184,11 +190,12 @@ def nightly(root: Path, family: KeyFamily, model_config: dict, commits: int) -> 
             videos = family.units(committed.live_units, NIGHTLY_VIDEOS)
             writer.add_units(videos)
             writer.set_catalog_entries(catalog_entries(videos))
-            shards = {s.name for s in committed.shards}
             written, began = written_bytes(), time.perf_counter()
-            manifest = writer.commit()
+            changed_generation = writer.publish_changes().generation
+            published = time.perf_counter()
+            upkept = writer.upkeep().generation > changed_generation
             series.append(Commit(
-                time.perf_counter() - began, written_bytes() - written, not shards <= {s.name for s in manifest.shards}
+                published - began, time.perf_counter() - published, written_bytes() - written, upkept
             ))
             if at == 0:
                 changed = sum(size for f, (size, mtime) in file_states(root).items() if before.get(f) != (size, mtime))
@@ -196,14 +203,15 @@ def nightly(root: Path, family: KeyFamily, model_config: dict, commits: int) -> 
 
 
 def series_line(name: str, n: int, series: list[Commit]) -> str:
-    """Median and largest commit of a --commits run, and the largest of those that merged no segment."""
+    """Median and largest commit of a --commits run, and the upkeeps some of them made due."""
     seconds = np.array([c.seconds for c in series])
     written = np.array([c.written for c in series]) / MB
-    plain = [c.seconds for c in series if not c.merged]
+    upkeeps = [c.upkeep_s for c in series if c.upkept]
     return (
         f"{name:>9} {n:>8} | (a) {len(series)} commits of {NIGHTLY_VIDEOS} videos: commit s median "
-        f"{np.median(seconds):.3f} max {seconds.max():.3f} (max without a merge {max(plain, default=0):.3f}; "
-        f"{len(series) - len(plain)} merged); MB written median {np.median(written):.1f} max {written.max():.1f}"
+        f"{np.median(seconds):.3f} max {seconds.max():.3f}; {len(upkeeps)} upkeeps after them, s max "
+        f"{max(upkeeps, default=0):.3f}; MB written (commit and upkeep) median {np.median(written):.1f} "
+        f"max {written.max():.1f}"
     )
 
 
@@ -275,7 +283,8 @@ def machine() -> str:
 HEADER = (
     f"{'keys':>9} {'units':>8} | {'(b) commits':>11} {'run s':>7} {'GB written':>10} {'index GB':>8} "
     f"{'ratio':>6} | {'(c) p50 ms':>10} {'p95 ms':>7} {'top10 agree':>11} | {'(d) RSS MB':>10} {'anon MB':>7} "
-    f"{'disk KB/unit':>12} | {'(a) open s':>10} {'commit s':>8} {'MB written':>10} {'MB files':>8} | ann"
+    f"{'disk KB/unit':>12} | {'(a) open s':>10} {'commit s':>8} {'upkeep s':>8} {'MB written':>10} "
+    f"{'MB files':>8} | ann"
 )
 
 
@@ -301,8 +310,8 @@ def run_one(root: Path, name: str, n: int, args, model, model_config: dict) -> N
     print(
         f"{name:>9} {n:>8} | {run} | {np.percentile(latency_ms, 50):>10.1f} "
         f"{np.percentile(latency_ms, 95):>7.1f} {agreement:>11.3f} | {rss_mb:>10.0f} {anon_mb:>7.0f} "
-        f"{size / 1024 / n:>12.1f} | {late.open_s:>10.2f} {late.commit_s:>8.2f} {late.written / MB:>10.1f} "
-        f"{late.files / MB:>8.1f} | {ann}",
+        f"{size / 1024 / n:>12.1f} | {late.open_s:>10.2f} {late.commit_s:>8.2f} {late.upkeep_s:>8.2f} "
+        f"{late.written / MB:>10.1f} {late.files / MB:>8.1f} | {ann}",
         flush=True,
     )
     print(f"{'':>9} {n:>8} | {int8}", flush=True)

@@ -140,11 +140,15 @@ def wanted_kind(choice: str, num_units: int, key_dim: int, current: str = "") ->
     return FLAT if num_units * key_dim * 2 <= limit else PQSCAN
 
 
+def must_train(state: AnnState, kind: str) -> bool:
+    """True when no key can be coded in ``state``'s encoder for ``kind``: another kind, or a pqscan encoder trained
+    before coarse lists."""
+    return kind != state.kind or (kind == PQSCAN and not state.lists)
+
+
 def needs_training(state: AnnState, kind: str, num_units: int) -> bool:
-    """True when the codes must be made with a new encoder: another kind, or a PQ scan grown past its training."""
-    if kind != state.kind:
-        return True
-    return kind == PQSCAN and (not state.lists or num_units > RETRAIN_GROWTH * max(1, state.trained_units))
+    """True when the codes must be made with a new encoder: ``must_train``, or a PQ scan grown past its training."""
+    return must_train(state, kind) or (kind == PQSCAN and num_units > RETRAIN_GROWTH * max(1, state.trained_units))
 
 
 def needs_tuning(state: AnnState, num_units: int) -> bool:

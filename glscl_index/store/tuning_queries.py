@@ -105,6 +105,16 @@ def scores(queries: TuningQueries, units: UnitBatch, rows: np.ndarray, scoring: 
     return result.total.numpy()
 
 
+def joined(sets: list[TuningQueries]) -> TuningQueries:
+    """The queries of every set, in order, as one set (``exact_top`` then reads the units once for all of them)."""
+    concepts = [q.concepts for q in sets if q.concepts is not None]
+    return TuningQueries(
+        torch.cat([q.sentence for q in sets]),
+        torch.cat(concepts) if len(concepts) == len(sets) else None,
+        np.concatenate([q.keys for q in sets]),
+    )
+
+
 def exact_top(queries: TuningQueries, units: UnitBatch, ids: np.ndarray, scoring: Scoring, k: int) -> np.ndarray:
     """The exact GLSCL top-``k`` of each query over every unit: ``ids`` ``[N]`` of them ``[S, k]`` (-1 pads)."""
     count = len(queries.keys)

@@ -1,11 +1,12 @@
 """Writing an index: stage units and catalog rows, then publish a new generation atomically.
 
 A commit costs what it changes: it writes one new segment (a Parquet shard, its Arrow copy and
-its keys' codes, store/ann.py) for the units added, tombstones (the manifest's dead rows) for
-the units removed, the changed catalog entries (one SQLite transaction, store/catalog.py) and the
-manifest. Now and then it also merges segments (store/merge_policy.py), trains the shared pqscan
-encoder again as the collection grows (then every segment's codes are written again: a few hundred
-bytes per unit), and measures the search parameters on the collection's own keys (ann.tune).
+its keys' codes in the index's encoder, store/ann.py) for the units added, tombstones (the manifest's
+dead rows) for the units removed, the changed catalog entries (one SQLite transaction,
+store/catalog.py) and the manifest. Now and then the change makes upkeep due, published as the next
+generation: a merge of segments (store/merge_policy.py), the shared pqscan encoder trained again as
+the collection grows (then every segment's codes are written again: a few hundred bytes per unit),
+the search parameters measured again on the collection's own keys (ann.tune).
 
 Commit order: every new file is written and fsynced first, then the catalog's transaction is
 committed (its rows are invisible to readers until the manifest names their generation), then the
@@ -216,7 +217,16 @@ class IndexWriter:
         return bool(self._staged) or bool(self._dead_ids) or self._catalog_dirty
 
     def commit(self) -> Manifest:
-        """Publish generation + 1 durably; a no-op when nothing is staged."""
+        """Publish the staged changes as generation + 1 durably (``publish_changes``), then the upkeep they made due
+        as the generation after (``upkeep``); a no-op when neither has work."""
+        self.publish_changes()
+        return self.upkeep()
+
+    def publish_changes(self) -> Manifest:
+        """Publish the staged units, removals and catalog changes as generation + 1: a new segment coded in the
+        index's encoder, tombstones and the catalog's rows; a no-op when nothing is staged.
+
+        Searches see the new videos from here on, and a crash in the upkeep after it keeps them."""
         committed = self._bound_manifest()
         if not self.has_pending():
             return committed
@@ -225,20 +235,39 @@ class IndexWriter:
         if self._staged:
             staged_rows = sum(len(b) for b in self._staged)
             shards += self._write_segment(generation, iter(self._staged), staged_rows, committed)
-        merge = self.policy.select(shards)
+        manifest = replace(committed, generation=generation, shards=shards, format_version=FORMAT_VERSION)
+        manifest.ann = self._coder.code(manifest, upkeep=False)
+        self._write_catalog_changes(manifest, committed)
+        self._publish(manifest)
+        self._staged, self._dead_ids, self._catalog_dirty = [], set(), False
+        self._changed_paths, self._removed_paths = set(), set()
+        return manifest
+
+    def upkeep(self) -> Manifest:
+        """Publish the committed generation's due upkeep as its next: a merge of segments (store/merge_policy.py),
+        the encoder trained again, the search tuned again (store/segment_codes.py); a no-op when none is due.
+
+        Its own generation, so the minutes it can take at 1M units (a tuning) neither hold back the videos just
+        published nor risk them; a run that dies in it leaves the upkeep due, and the next commit does it."""
+        committed = self._bound_manifest()
+        merge = self.policy.select(committed.shards)
+        if not merge and not self._coder.upkeep_due(committed):
+            return committed
+        generation = committed.generation + 1
+        shards = committed.shards
         if merge:
             live = sum(s.rows - len(s.dead) for s in merge)
             merged = self._write_segment(generation, self._live_rows(merge, committed), live, committed)
             shards = [s for s in shards if s not in merge] + merged
-        manifest = replace(committed, generation=generation, shards=shards, format_version=FORMAT_VERSION)
+        manifest = replace(committed, generation=generation, shards=shards)
         manifest.ann = self._coder.code(manifest)
-        self._write_catalog_changes(manifest, committed)
+        self._publish(manifest)
+        return manifest
+
+    def _publish(self, manifest: Manifest) -> None:
         publish_manifest(self.root, manifest, self._previous)
         self._collect_garbage(manifest, self._previous)
         self._previous, self.manifest = manifest, manifest
-        self._staged, self._dead_ids, self._catalog_dirty = [], set(), False
-        self._changed_paths, self._removed_paths = set(), set()
-        return manifest
 
     def _bound_manifest(self) -> Manifest:
         """The generation being built on (a new index has none until ``bind_model``: an error then)."""

@@ -14,7 +14,7 @@ import pytest
 
 from glscl_index.errors import IndexCorruptError
 from glscl_index.store import ann, ann_state, shards, tuning_queries
-from glscl_index.store.manifest import FORMAT_VERSION, Manifest, ShardRef
+from glscl_index.store.manifest import FORMAT_VERSION, Manifest, ShardRef, read_manifest
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
 from glscl_index.store.stats import index_stats
@@ -135,6 +135,41 @@ def test_the_tuner_reaches_its_recall_target(tmp_path, family):
     if family is clustered_keys:
         assert state.candidates <= 800 and state.shortlist < 4000
 
+
+
+def test_a_commit_publishes_its_videos_before_the_tuning_they_make_due(tmp_path, monkeypatch):
+    """The collection doubles: the commit's own generation (its rows coded in the encoder the index has, the old
+    tuning) is published before the tuning starts, so a run that dies in the tuning keeps its videos, and the next
+    run's commit, with nothing staged, does the tuning it left."""
+    from glscl_index.store.segment_codes import SegmentCoder
+
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(keyed_batch(clustered_keys(1200, 1), "a", 1))
+        first = writer.commit()
+    assert first.ann.tuned_units == 1200
+
+    def dies(coder, manifest, encoder):
+        raise RuntimeError("killed in the tuning")
+
+    monkeypatch.setattr(SegmentCoder, "_tune", dies)
+    added = keyed_batch(clustered_keys(1300, 2), "b", 2)
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        writer.add_units(added)
+        with pytest.raises(RuntimeError, match="killed"):
+            writer.commit()
+    published = read_manifest(tmp_path)
+    assert published.generation == first.generation + 1 and published.live_units == 2500
+    assert published.ann == first.ann  # same encoder, same tuning
+    reader = IndexReader.open(tmp_path)
+    _, rows = reader.search_keys(keys_of(added, WIDE)[:20], 10)
+    assert list(reader.units.unit_id[rows[:, 0]]) == list(added.unit_id[:20])
+    monkeypatch.undo()
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        tuned = writer.commit()
+    assert tuned.generation == published.generation + 1 and tuned.ann.tuned_units == 2500
+    assert tuned.ann.encoder == first.ann.encoder and tuned.ann.recall >= ann_state.RECALL_TARGET
+    with open_writer(tmp_path, dims=WIDE, faiss_type="pqscan") as writer:
+        assert writer.commit() == tuned  # nothing staged, nothing due
 
 SHARP = IndexDims(frames=6, dim=32, concepts=0, key_dim=32)
 

@@ -1,5 +1,6 @@
 """Segments: a commit writes only what it changes; merges follow the tiered policy, never disturb an open
-reader, and a SIGKILL during a merge, a segment's commit or the catalog's transaction loses nothing committed."""
+reader, and a SIGKILL during a merge, a segment's commit or the catalog's transaction loses nothing committed
+(a commit's merge comes after its own generation is published: a SIGKILL there keeps that one too)."""
 
 import os
 import subprocess
@@ -116,9 +117,10 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 original_write_shard = writer_module.write_shard
+shards = []
 def write_shard(path, batches, dims, copy=True):
-    calls.append(path)
-    dying = moment == "segment" or (moment == "merge" and len(calls) == 2)
+    shards.append(path)
+    dying = moment == "segment" or (moment == "merge" and len(shards) == 2)
     def rows():
         for batch in batches:
             yield batch
@@ -155,7 +157,8 @@ with open_writer(root) as writer:
     writer.add_units(make_batch(4, video_prefix="new2", seed=6))
     writer.remove_videos(["s0-1"])
     writer.set_catalog_entries(
-        [CatalogEntry(f"/videos/new{{i}}.mp4", 1, 7, "h", f"new{{i}}", "indexed", "", 1, 1.0) for i in range(4)]
+        [CatalogEntry(f"/videos/{{v}}.mp4", 1, 7, "h", v, "indexed", "", 1, 1.0)
+         for v in ("new0", "new1", "new2", "new3", "new20", "new21", "new22", "new23")]
         + [CatalogEntry("/videos/s1-0.mp4", 2, 8, "h2", "s1-0", "indexed", "", 1, 2.0)]
     )
     writer.remove_catalog_paths(["/videos/s0-1.mp4"])
@@ -164,19 +167,29 @@ print("not killed")
 """
 
 
+def kill_writer(root, moment):
+    script = KILLER.format(repo=str(REPO))
+    args = [sys.executable, "-c", script, str(root), moment]
+    killed = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+
+
+def swept(root):
+    """No temp file, and no file that neither the published nor the previous generation names."""
+    on_disk = {f"shards/{n}" for n in os.listdir(root / "shards")}
+    named = read_manifest(root).files() | read_previous_manifest(root).files()
+    return not list(root.rglob("*.tmp")) and on_disk <= named
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["segment", "merge", "codes", "catalog", "publish"])
-def test_sigkill_during_a_commit_or_a_merge_loses_nothing_committed(tmp_path, moment):
+@pytest.mark.parametrize("moment", ["segment", "codes", "catalog", "publish"])
+def test_sigkill_during_a_commit_loses_nothing_committed(tmp_path, moment):
     committed = build(tmp_path, segments=2)
     reader = IndexReader.open(tmp_path)
     order = np.argsort(reader.units.unit_id)
     before = reader.units.unit_id[order], UnitKeys(reader.units, DIMS)[:][order]
     catalog = reader.catalog
-    script = KILLER.format(repo=str(REPO))
-    killed = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path), moment], capture_output=True, text=True, timeout=300
-    )
-    assert killed.returncode == -9, killed.stdout + killed.stderr
+    kill_writer(tmp_path, moment)
     assert read_manifest(tmp_path) == committed
     assert check_index(tmp_path).healthy
     reader = IndexReader.open(tmp_path)
@@ -189,7 +202,25 @@ def test_sigkill_during_a_commit_or_a_merge_loses_nothing_committed(tmp_path, mo
         writer.policy = EAGER
         writer.add_units(make_batch(2, video_prefix="after", seed=8))
         writer.commit()
-    assert not [p for p in tmp_path.rglob("*.tmp")]
-    on_disk = {f"shards/{n}" for n in os.listdir(tmp_path / "shards")}
-    assert on_disk <= read_manifest(tmp_path).files() | read_previous_manifest(tmp_path).files()
+    assert swept(tmp_path)
     assert len(IndexReader.open(tmp_path).units) == 22 and IndexReader.open(tmp_path).catalog == catalog
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_merge_keeps_the_commit_published_before_it(tmp_path):
+    committed = build(tmp_path, segments=2)
+    kill_writer(tmp_path, "merge")  # the merge is the commit's upkeep, after its own generation
+    published = read_manifest(tmp_path)
+    assert published.generation == committed.generation + 1 and check_index(tmp_path).healthy
+    reader = IndexReader.open(tmp_path)
+    videos = set(reader.units.video_id)
+    assert len(reader.units) == 20 - 1 + 8 and "s0-1" not in videos and {"new0", "new3", "new20"} <= videos
+    catalog = {e.path: e for e in reader.catalog}
+    assert "/videos/s0-1.mp4" not in catalog and catalog["/videos/s1-0.mp4"].size == 2 and "/videos/new3.mp4" in catalog
+    with open_writer(tmp_path) as writer:  # nothing staged: the next run's commit does the merge the dead one left
+        writer.policy = EAGER
+        merged = writer.commit()
+    assert merged.generation == published.generation + 1 and len(merged.shards) < len(published.shards)
+    assert swept(tmp_path)
+    again = IndexReader.open(tmp_path)
+    assert sorted(again.units.unit_id) == sorted(reader.units.unit_id) and again.catalog == reader.catalog

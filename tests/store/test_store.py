@@ -16,6 +16,7 @@ from glscl_index.errors import (
     IndexNotFoundError,
 )
 from glscl_index.store.check import COPY_DAMAGED, check_index
+from glscl_index.store.manifest import read_previous_manifest
 from glscl_index.store.merge_policy import MergePolicy
 from glscl_index.store.reader import IndexReader
 from glscl_index.store.schema import CatalogEntry, IndexDims
@@ -31,7 +32,8 @@ def test_round_trip_is_exact(tmp_path):
         writer.set_catalog_entries([CatalogEntry("/videos/x.mp4", 1, 2, "h", "v0", "indexed", "", 1, 3.0)])
         manifest = writer.commit()
     reader = IndexReader.open(tmp_path)
-    assert manifest.generation == 1 and reader.manifest.generation == 1
+    assert manifest.generation == 2 and reader.manifest.generation == 2  # the rows, then their first tuning
+    assert read_previous_manifest(tmp_path).live_units == 10 and read_previous_manifest(tmp_path).ann.recall == -1
     assert_batches_equal(reader.units, batch)
     assert reader.catalog[0].path == "/videos/x.mp4"
 

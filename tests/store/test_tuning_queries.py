@@ -49,3 +49,15 @@ def test_exact_top_is_the_glscl_top_10_over_every_unit_in_chunks(monkeypatch):
 
 def test_mean_pooling_models_score_with_an_infinite_tau():
     assert tuning_queries.Scoring.of({"glscl": {"frame_pooling": "mean", "temperature": 3.0}}).tau == math.inf
+
+
+def test_joined_sets_get_each_sets_own_truth_from_one_pass():
+    units = make_batch(300, seed=6)
+    scoring = tuning_queries.Scoring.of({})
+    sets = [tuning_queries.make_queries(units, n, scoring, seed=3, cosine=c) for n, c in ((7, 0.3), (5, 1.0))]
+    ids = np.arange(300)
+    one_pass = tuning_queries.exact_top(tuning_queries.joined(sets), units, ids, scoring, 10)
+    each = [tuning_queries.exact_top(q, units, ids, scoring, 10) for q in sets]
+    assert np.array_equal(one_pass, np.concatenate(each))
+    zero_shot = [tuning_queries.TuningQueries(q.sentence, None, q.keys) for q in sets]
+    assert tuning_queries.joined(zero_shot).concepts is None and len(tuning_queries.joined(zero_shot).keys) == 12
