@@ -46,6 +46,9 @@ class RichIndexProgress(IndexProgress):
             rate += f"  [red]{self.failed} failed[/red]"
         self.bar.update(self.task, advance=1, rate=rate)
 
+    def upkeep(self, what: str) -> None:
+        self.console.print(f"[dim]upkeep of the index: {what}[/dim]")
+
     def stop(self) -> None:
         if self.task is not None:
             self.bar.stop()

@@ -29,6 +29,7 @@ from glscl_index.store.schema import IndexDims
 from glscl_index.store.writer import IndexWriter
 from glscl_index.video.decode import DecodedVideo
 from glscl_index.video.decode_config import DECODE_FRAMES_PER_CORE_S, auto_decode_workers
+from pipelines.index import commit
 from pipelines.index_plan import EmbedTask
 from pipelines.index_records import indexed_entry, record_failure
 from pipelines.index_stages import UnitRows, decode_files, embed_videos, store_batch
@@ -103,8 +104,7 @@ class IndexSink:
         return self.since_commit + in_flight >= self.config.commit_every or due
 
     def commit(self) -> None:
-        manifest = self.writer.commit()
-        self.progress.committed(manifest.generation)
+        commit(self.writer, self.progress)
         self.since_commit = 0
         self.last_commit = time.monotonic()
 

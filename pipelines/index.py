@@ -31,6 +31,7 @@ from glscl_index.store.check import repair_index
 from glscl_index.store.manifest import (
     MANIFEST,
     PREVIOUS,
+    Manifest,
     glscl_record,
     read_manifest,
     read_previous_manifest,
@@ -166,6 +167,9 @@ class IndexProgress:
     def committed(self, generation: int) -> None:
         pass
 
+    def upkeep(self, what: str) -> None:
+        """Upkeep of the index is starting (``what``: IndexWriter.upkeep_due); minutes at 1M units."""
+
 
 def run_index(
     config: IndexJobConfig,
@@ -249,11 +253,22 @@ def _update(
             finally:
                 job.close()
         _record_pending_aliases(writer, pending, summary)
-        manifest = writer.commit()
-        progress.committed(manifest.generation)
+        manifest = commit(writer, progress)
     summary.generation = manifest.generation
     summary.units = manifest.live_units
     return summary
+
+
+def commit(writer: IndexWriter, progress: IndexProgress) -> Manifest:
+    """Publish what the writer staged (``progress.committed``), then the upkeep that made due (``progress.upkeep``
+    before it starts)."""
+    manifest = writer.publish_changes()
+    progress.committed(manifest.generation)
+    due = writer.upkeep_due()
+    if not due:
+        return manifest
+    progress.upkeep(due)
+    return writer.upkeep()
 
 
 def _engine(config: IndexJobConfig, model: GLSCL, sink):

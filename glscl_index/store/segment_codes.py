@@ -59,13 +59,16 @@ class SegmentCoder:
             state = self._tune(replace(manifest, ann=state), encoder)
         return state
 
-    def upkeep_due(self, manifest: Manifest) -> bool:
-        """Whether ``code`` would train the encoder again, code a segment or tune the search for ``manifest``."""
+    def upkeep_due(self, manifest: Manifest) -> str:
+        """What ``code`` would do for ``manifest`` beyond what a commit did, in words: train the encoder again, code
+        segments, tune the search ('' when nothing)."""
         state, live = manifest.ann, manifest.live_units
         if live and ann_state.needs_training(state, self._kind(manifest), live):
-            return True
-        stale = any(s.codes != ann.code_file_name(s.name, state) for s in manifest.shards)
-        return stale or ann_state.needs_tuning(state, live)
+            return f"training the search encoder on {live:,} units"
+        stale = sum(s.codes != ann.code_file_name(s.name, state) for s in manifest.shards)
+        if stale:
+            return f"coding {stale} segments"
+        return f"tuning the search on {live:,} units" if ann_state.needs_tuning(state, live) else ""
 
     @staticmethod
     def _kind(manifest: Manifest) -> str:

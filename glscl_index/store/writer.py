@@ -264,6 +264,14 @@ class IndexWriter:
         self._publish(manifest)
         return manifest
 
+    def upkeep_due(self) -> str:
+        """What ``upkeep`` would do now, in words ('' when nothing is due): for a progress display."""
+        committed = self._bound_manifest()
+        merge = self.policy.select(committed.shards)
+        work = [f"merging {len(merge)} segments"] if merge else []
+        coding = self._coder.upkeep_due(committed)
+        return ", ".join(work + ([coding] if coding else []))
+
     def _publish(self, manifest: Manifest) -> None:
         publish_manifest(self.root, manifest, self._previous)
         self._collect_garbage(manifest, self._previous)

@@ -21,13 +21,16 @@ REPO = Path(__file__).resolve().parents[2]
 
 class CountCommits(IndexProgress):
     def __init__(self):
-        self.done, self.at_commit = 0, []
+        self.done, self.at_commit, self.upkeeps = 0, [], []
 
     def advance(self, path, frames, failed):
         self.done += 1
 
     def committed(self, generation):
         self.at_commit.append(self.done)
+
+    def upkeep(self, what):
+        self.upkeeps.append((self.done, what))
 
 
 def test_commits_come_every_n_videos_even_when_the_model_batch_is_not_full(tmp_path):
@@ -38,8 +41,12 @@ def test_commits_come_every_n_videos_even_when_the_model_batch_is_not_full(tmp_p
         paths=[str(tmp_path / "videos")], index_dir=tmp_path / "index", commit_every=2, batch_frames=100_000,
         decode=DecodeConfig(workers=1),
     )
-    run_index(config, progress=progress, model=tiny_model())
+    summary = run_index(config, progress=progress, model=tiny_model())
     assert progress.at_commit == [2, 4, 6, 7]
+    # The search is tuned after the first commit and again once the collection doubled, each time as a
+    # generation of its own after the commit's: 4 commits, 2 upkeeps.
+    assert progress.upkeeps == [(2, "tuning the search on 2 units"), (4, "tuning the search on 4 units")]
+    assert summary.generation == 6 and IndexReader.open(tmp_path / "index").manifest.ann.tuned_units == 4
 
 
 WRITER = """
