@@ -67,6 +67,11 @@ PARALLEL_MIN_ROWS = 4096  # fewer keys than this are encoded on one thread
 # 8-bit codes refined at a time: a shortlist of every unit (isotropic keys at 1M) was gathered whole, twice
 # (numpy's gather, then faiss's copy): ~1 GB per query at 512 bytes a code.
 REFINE_CHUNK = 65_536
+# Queries the tuner times one at a time for a setting's search cost: a search answers one query, and a batch
+# shares the scan's work (at 1M units a batch of 100 took 12.3 ms a query where one query alone took 25.4 ms
+# with every list visited, 10.8 vs 19.5 ms with a quarter: one-off timings), which made the tuner prefer
+# visiting every list.
+LATENCY_QUERIES = 10
 
 
 @dataclass
@@ -383,12 +388,14 @@ def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank
     """The cheapest (probes, shortlist, candidates) whose candidates hold RECALL_TARGET of the truth in every group:
     the lower bound of the recall measured on the group's queries (``recall_bound``) at or above it.
 
-    ``groups``: (queries ``[S, G]``, their truth ``[S, k]`` physical ids) per kind of query. Cost = measured search
-    seconds per query + candidates x ``rerank_seconds`` (the measured exact scoring of one candidate). Where no
-    setting reaches the target, the search must score every unit: candidates = the live count, which the
-    searcher runs as exhaustive scoring (exact, recall 1).
+    ``groups``: (queries ``[S, G]``, their truth ``[S, k]`` physical ids) per kind of query. Cost = the measured
+    seconds of one query's search (``one_query_seconds``) + candidates x ``rerank_seconds`` (the measured exact
+    scoring of one candidate). Where no setting reaches the target, the search must score every unit: candidates =
+    the live count, which the searcher runs as exhaustive scoring (exact, recall 1).
     """
     queries = sum(len(q) for q, _ in groups)
+    every = np.concatenate([q for q, _ in groups])
+    timed = every[:: max(1, len(every) // LATENCY_QUERIES)][:LATENCY_QUERIES]
     # Over half the collection is left to exhaustive scoring: it reads every unit in order, where a rerank of half of
     # them would read as much at random.
     counts = [c for c in CANDIDATE_LADDER if 2 * c <= index.live] or [CANDIDATE_LADDER[0]]
@@ -400,9 +407,8 @@ def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank
     for probes in visits:
         for shortlist in shortlists:
             usable = [c for c in counts if not shortlist or c <= shortlist]
-            started = time.perf_counter()
             found = [index.search(q, max(usable), shortlist, probes)[1] for q, _ in groups]
-            seconds = (time.perf_counter() - started) / queries
+            seconds = one_query_seconds(index, timed, max(usable), shortlist, probes)
             ranks = [truth_ranks(f, truth) for f, (_, truth) in zip(found, groups, strict=True)]
             reached = next((c for c in usable if all(recall_bound(r, c)[1] >= RECALL_TARGET for r in ranks)), None)
             if reached is not None:
@@ -415,6 +421,16 @@ def tune(index: SearchIndex, groups: list[tuple[np.ndarray, np.ndarray]], rerank
                 # alone already costs what the best setting does (at 1M units the whole collection's took minutes).
                 break
     return best[1] if best is not None else Tuning(0, index.live, index.live, 1.0, queries)
+
+
+def one_query_seconds(index: SearchIndex, queries: np.ndarray, n: int, shortlist: int, probes: int) -> float:
+    """Median seconds of a search of one of ``queries`` ``[L, G]`` on its own, as the searcher asks."""
+    timings = []
+    for query in queries:
+        started = time.perf_counter()
+        index.search(query[None], n, shortlist, probes)
+        timings.append(time.perf_counter() - started)
+    return float(np.median(timings))
 
 
 def truth_ranks(found: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -30,7 +30,9 @@ CANDIDATE_LADDER = (
     12800, 18100, 25600,
 )
 # The tuner's ladders change between versions: a state tuned by an older tuner is tuned again at the next commit.
-TUNER_VERSION = 2  # 2: counts in steps of 2^(1/4) and the recall's lower bound (1: doubling counts, mean >= 0.995)
+# 3: a setting's search cost timed one query at a time (2: a batch's time per query; counts in steps of 2^(1/4) and
+# the recall's lower bound since 2; 1: doubling counts, mean >= 0.995)
+TUNER_VERSION = 3
 # pqscan codes (store/ann.py): 8-bit codes of the keys' top AXES principal axes, and 4-bit scan codes of the first
 # SCAN_AXES of them (two axes per 4-bit sub-quantizer: SCAN_AXES / 4 bytes, the part a reader holds in memory).
 AXES = 512
