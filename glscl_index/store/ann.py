@@ -69,8 +69,8 @@ PARALLEL_MIN_ROWS = 4096  # fewer keys than this are encoded on one thread
 REFINE_CHUNK = 65_536
 # Queries the tuner times one at a time for a setting's search cost: a search answers one query, and a batch
 # shares the scan's work (at 1M units a batch of 100 took 12.3 ms a query where one query alone took 25.4 ms
-# with every list visited, 10.8 vs 19.5 ms with a quarter: one-off timings), which made the tuner prefer
-# visiting every list.
+# with every list visited, 10.8 vs 19.5 ms with a quarter: one-off timings): timed in batches, visiting more
+# lists looked cheaper than it is.
 LATENCY_QUERIES = 10
 
 

@@ -250,9 +250,9 @@ class IndexWriter:
         Its own generation, so the minutes it can take at 1M units (a tuning) neither hold back the videos just
         published nor risk them; a run that dies in it leaves the upkeep due, and the next commit does it."""
         committed = self._bound_manifest()
-        merge = self.policy.select(committed.shards)
-        if not merge and not self._coder.upkeep_due(committed):
+        if not self.upkeep_due():
             return committed
+        merge = self.policy.select(committed.shards)
         generation = committed.generation + 1
         shards = committed.shards
         if merge:
