@@ -129,9 +129,9 @@ class SegmentCoder:
             tuning_queries.make_queries(units, ann_state.TUNE_QUERIES, scoring, seed=manifest.generation, cosine=c)
             for c in tuning_queries.QUERY_COSINES
         ]
-        # One pass over the units for every set: the exact scoring of 2 x 100 queries is most of a tuning (~3 of
-        # its 4 minutes at 1M units), and the sets share the reading and the sorting (a one-off timing at 50k
-        # units: 7.8 s where the sets one at a time took 10.2 s).
+        # One pass over the units for every set: the exact scoring of 2 x 100 queries is the largest part of a
+        # tuning (one-off timings: 219 s of a 441 s re-tune at 1M units, a set at a time), and the sets share the
+        # reading and the sorting (at 50k units: 7.8 s where the sets one at a time took 10.2 s).
         truth = tuning_queries.exact_top(tuning_queries.joined(sets), units, live_ids, scoring, ann_state.TRUTH_K)
         bounds = np.cumsum([0] + [len(q.keys) for q in sets])
         groups = [(q.keys, truth[start:end]) for q, start, end in zip(sets, bounds[:-1], bounds[1:], strict=True)]
